@@ -1,0 +1,27 @@
+# `make run` opens the studio, `make test` runs the tests; both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[studio,test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gan-studio
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info

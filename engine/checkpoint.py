@@ -1,0 +1,66 @@
+"""Checkpoints: a plain dict of state dicts plus config, step, RNG states and fixed noise.
+
+Written atomically (temp file in the same folder, fsync, os.replace), so a crash or a
+full disk never leaves a half-written checkpoint under the real name. Read with
+torch.load(weights_only=True): nothing in a checkpoint can run code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+FORMAT = "gan-studio-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message is one sentence."""
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Call write(file_object) on a temp file next to path, then move it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_checkpoint(path: Path, state: dict) -> Path:
+    state = {"format": FORMAT, "version": VERSION, **state}
+    return atomic_write(path, lambda handle: torch.save(state, handle))
+
+
+def load_checkpoint(path: Path | str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist; choose a .pt checkpoint written by GAN Studio.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "Weights only load failed" in str(exc):
+            raise CheckpointError(f"{path.name} holds objects other than weights, so it was not loaded "
+                                  f"(only GAN Studio checkpoints are accepted).") from None
+        raise CheckpointError(f"{path.name} is truncated or not a checkpoint ({text[:120]}); "
+                              f"choose another file or an earlier checkpoint.") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a GAN Studio checkpoint; choose a file written by GAN Studio.")
+    if state.get("version") != VERSION:
+        raise CheckpointError(f"{path.name} is checkpoint version {state.get('version')}, this GAN Studio "
+                              f"reads version {VERSION}.")
+    return state

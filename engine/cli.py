@@ -1,0 +1,320 @@
+"""`gan-studio`: the studio window with no arguments, or headless verbs.
+
+    gan-studio train PRESET [--steps N] [--set k=v ...] [--out DIR] [--resume CKPT] [--device D]
+    gan-studio sample CKPT [--n 64] [--seed S] [--out grid.png] [--each DIR]
+                      [--code c1=0.7] [--cat c0=3] [--label 4]
+    gan-studio presets
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import commands as cmd
+from engine import events as ev
+from engine.checkpoint import CheckpointError, load_checkpoint
+from engine.config import Config, ConfigError, apply_override, load_preset, preset_paths
+from engine.data import DataError, DownloadError
+from engine.images import make_grid, render_curves, render_points, save_png, scale_up, to_uint8_images
+
+USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError)
+
+
+class ProgressBar:
+    """A one-line terminal progress bar fed by the trainer's events."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total = total
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.start = time.perf_counter()
+        self.last_line = 0.0
+        self.values: dict = {}
+        self.step = 0
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Started):
+            self.step = event.step
+            self._say(f"Training on {event.device}" + (f", run folder {event.run_dir}" if event.run_dir else ""))
+        elif isinstance(event, ev.Metrics):
+            self.step = event.step
+            self.values = event.values
+            self._draw()
+        elif isinstance(event, ev.Progress):
+            pct = f"{100 * event.done / event.total:.0f}%" if event.total else f"{event.done >> 20} MiB"
+            if self.tty:
+                self.stream.write(f"\r{event.task}: {pct}   ")
+                self.stream.flush()
+        elif isinstance(event, (ev.Warning, ev.CommandRejected)):
+            self._say(f"warning: {getattr(event, 'text', None) or getattr(event, 'why', '')}")
+        elif isinstance(event, ev.Paused) and event.reason:
+            self._say(event.reason)
+        elif isinstance(event, ev.Failed):
+            self._say(event.message)
+        elif isinstance(event, ev.Finished):
+            self._draw(force=True)
+            if self.tty:
+                self.stream.write("\n")
+            self._say(f"Finished at step {event.step} ({event.reason}).")
+
+    def _say(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.tty and not force and now - self.last_line < 5.0:
+            return
+        self.last_line = now
+        frac = min(1.0, self.step / max(1, self.total))
+        bar = "#" * int(frac * 24) + "-" * (24 - int(frac * 24))
+        v = self.values
+        parts = [f"[{bar}] {self.step}/{self.total}"]
+        if "steps_per_sec" in v:
+            parts.append(f"{v['steps_per_sec']:.1f} steps/s")
+        if "d_loss" in v:
+            parts.append(f"D {v['d_loss']:.3f}  G {v['g_loss']:.3f}")
+        if "d_real" in v:
+            parts.append(f"D(x) {v['d_real']:.2f}  D(G(z)) {v['d_fake']:.2f}")
+        line = "  ".join(parts)
+        if self.tty:
+            self.stream.write("\r\033[K" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def default_run_dir(config: Config) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.name}-{stamp}"
+
+
+def cmd_train(args) -> int:
+    from engine.trainer import Trainer
+
+    if args.resume:
+        state = load_checkpoint(args.resume)
+        config = Config.from_dict(state["config"])
+        for item in args.set or []:
+            apply_override(config, item)
+        run_dir = Path(args.out) if args.out else Path(args.resume).resolve().parent.parent
+    else:
+        if not args.preset:
+            raise ConfigError("Name a preset to train (see `gan-studio presets`), or give --resume CKPT.")
+        config = load_preset(args.preset, args.set)
+        run_dir = Path(args.out) if args.out else default_run_dir(config)
+        state = None
+    if args.steps is not None:
+        config.set("train.steps", args.steps)
+    if args.device:
+        config.set("train.device", args.device)
+    bar = ProgressBar(config.train.steps)
+    outcome = {}
+
+    def emit(event):
+        bar(event)
+        if isinstance(event, ev.Failed):
+            outcome["failed"] = event
+
+    trainer = Trainer(config, run_dir=run_dir, emit=emit, resume=state)
+    if args.resume:
+        trainer.last_good_checkpoint = Path(args.resume)
+
+    interrupted = {"count": 0}
+
+    def on_sigint(signum, frame):
+        interrupted["count"] += 1
+        if interrupted["count"] > 1:
+            raise KeyboardInterrupt
+        sys.stderr.write("\nStopping: saving a checkpoint (Ctrl-C again to quit without saving)...\n")
+        trainer.commands.put(cmd.Stop(save=True))
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        reason = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if reason == "failed":
+        sys.stderr.write(outcome["failed"].traceback)
+        return 1
+    if trainer.last_good_checkpoint:
+        print(f"Last checkpoint: {trainer.last_good_checkpoint}")
+    return 0
+
+
+def parse_assignments(items: list[str] | None, flag: str) -> dict[int, float]:
+    """'c1=0.7' -> {1: 0.7}; the letter is optional ('1=0.7')."""
+    out = {}
+    for item in items or []:
+        name, _, value = item.partition("=")
+        index_text = name.strip().lstrip("c")
+        try:
+            out[int(index_text)] = float(value)
+        except ValueError:
+            raise ConfigError(f"{flag} {item!r} is not code=value; write it like {flag} c0=3.") from None
+    return out
+
+
+def latent_for(trainer, n: int, seed: int, continuous: dict | None = None, categorical: dict | None = None,
+               label: int | None = None):
+    """The latent batch `sample` and the latent explorer both use: z from the seed, codes pinned."""
+    import torch.nn.functional as F
+
+    from engine.trainer import Latent
+
+    m = trainer.config.model
+    rng = torch.Generator().manual_seed(seed)
+    base = trainer._sample_latent(n, rng)
+    continuous = continuous or {}
+    categorical = categorical or {}
+    for index in continuous:
+        if not 0 <= index < m.info_continuous:
+            raise ConfigError(f"--code c{index} does not exist; this model has {m.info_continuous} continuous codes.")
+    for index, value in categorical.items():
+        if not 0 <= index < len(m.info_categorical):
+            raise ConfigError(f"--cat c{index} does not exist; this model has {len(m.info_categorical)} "
+                              f"categorical codes.")
+        if not (value.is_integer() and 0 <= value < m.info_categorical[index]):
+            raise ConfigError(f"--cat c{index}={value:g} is out of range; values are 0 to "
+                              f"{m.info_categorical[index] - 1}.")
+    cat_index = base.cat_index
+    if cat_index is not None:
+        for index, value in categorical.items():
+            cat_index[:, index] = int(value)
+    cont = base.continuous
+    if cont is not None:
+        for index, value in continuous.items():
+            cont[:, index] = value
+    parts = []
+    if cat_index is not None:
+        parts += [F.one_hot(cat_index[:, j], c).float() for j, c in enumerate(m.info_categorical)]
+    if cont is not None:
+        parts.append(cont)
+    labels = base.labels
+    if label is not None:
+        if not trainer.g_conditioned:
+            raise ConfigError("--label needs a conditional or AC-GAN model; this one takes no labels.")
+        if not 0 <= label < trainer.num_classes:
+            raise ConfigError(f"--label {label} is out of range; labels are 0 to {trainer.num_classes - 1}.")
+        labels = torch.full((n,), label, dtype=torch.long)
+    latent = Latent(base.z, torch.cat(parts, 1) if parts else None, cat_index, cont, labels)
+    for name in ("z", "codes", "cat_index", "continuous", "labels"):
+        value = getattr(latent, name)
+        if value is not None:
+            setattr(latent, name, value.to(trainer.device))
+    return latent
+
+
+def render_samples(trainer, fake: torch.Tensor) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(one picture of all samples, a picture per sample)."""
+    kind = trainer.dataset.kind
+    if kind == "images":
+        tiles = to_uint8_images(fake)
+        singles = [t if t.shape[2] == 3 else np.repeat(t, 3, axis=2) for t in tiles]
+        return make_grid(tiles), singles
+    points = fake.float().cpu().numpy()
+    if kind == "points":
+        picture = render_points(points, trainer.fixed_real, trainer.dataset.extent)
+        return picture, [picture]
+    xs = np.linspace(-1, 1, points.shape[1])
+    return render_curves(points, xs), [render_curves(points[i:i + 1], xs) for i in range(len(points))]
+
+
+def cmd_sample(args) -> int:
+    from engine.trainer import load_for_sampling
+
+    if args.n < 1:
+        raise ConfigError(f"--n {args.n} is not allowed; ask for at least 1 sample.")
+    trainer = load_for_sampling(args.checkpoint, device=args.device or "cpu")
+    latent = latent_for(trainer, args.n, args.seed, parse_assignments(args.code, "--code"),
+                        parse_assignments(args.cat, "--cat"), args.label)
+    fake = trainer.generate(latent)
+    grid, singles = render_samples(trainer, fake)
+    if args.each:
+        folder = Path(args.each)
+        for i, picture in enumerate(singles):
+            save_png(folder / f"sample_{i:04d}.png", picture)
+        print(f"Wrote {len(singles)} PNG files to {folder}")
+    if args.out or not args.each:
+        out = Path(args.out or "samples.png")
+        save_png(out, grid)
+        print(f"Wrote {out} ({grid.shape[1]}x{grid.shape[0]})")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    for path in preset_paths():
+        try:
+            config = load_preset(path)
+            print(f"{path.stem:24s} {config.description}")
+        except ConfigError as exc:
+            print(f"{path.stem:24s} (invalid: {exc})")
+    return 0
+
+
+def launch_studio() -> int:
+    headless = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal", "vnc"))
+    if headless:
+        sys.stderr.write("No display was found, so the studio window cannot open; train headless with "
+                         "`gan-studio train ring8` (see `gan-studio --help`), or run under xvfb-run.\n")
+        return 2
+    try:
+        app = importlib.import_module("studio.app")
+    except ImportError as exc:
+        sys.stderr.write(f"The studio window needs PySide6 and pyqtgraph ({exc}); install them with "
+                         f"`make run`, or train headless with `gan-studio train PRESET`.\n")
+        return 2
+    return app.main()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gan-studio", description="Train GANs and watch them learn.")
+    verbs = parser.add_subparsers(dest="verb")
+    train = verbs.add_parser("train", help="train a preset headless")
+    train.add_argument("preset", nargs="?", help="a preset name (see `gan-studio presets`) or a .toml path")
+    train.add_argument("--steps", type=int, help="total generator steps")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset field")
+    train.add_argument("--out", help="run folder (default runs/NAME-TIME)")
+    train.add_argument("--resume", help="continue from a checkpoint")
+    train.add_argument("--device", help="auto, cpu, cuda or mps")
+    sample = verbs.add_parser("sample", help="draw samples from a checkpoint")
+    sample.add_argument("checkpoint")
+    sample.add_argument("--n", type=int, default=64)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", help="grid PNG (default samples.png)")
+    sample.add_argument("--each", help="folder for one PNG per sample")
+    sample.add_argument("--code", action="append", metavar="cI=VALUE", help="pin continuous code I")
+    sample.add_argument("--cat", action="append", metavar="cI=VALUE", help="pin categorical code I")
+    sample.add_argument("--label", type=int, help="class label for conditional models")
+    sample.add_argument("--device", help="cpu (default), cuda or mps")
+    verbs.add_parser("presets", help="list the presets")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.verb is None:
+        return launch_studio()
+    handler = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets}[args.verb]
+    try:
+        return handler(args)
+    except USER_ERRORS as exc:
+        sys.stderr.write(f"gan-studio: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

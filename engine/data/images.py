@@ -1,0 +1,233 @@
+"""Image data sets: Fashion-MNIST and MNIST (IDX files), CIFAR-10 (binary batches), any folder.
+
+All of them end as one uint8 tensor N x C x H x W at the model's size and channels,
+held in memory (on the training device) and sampled by index.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tarfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.data.download import DownloadError, download, file_md5
+from engine.paths import cache_dir
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+# Published checksums of the original distributions.
+SOURCES = {
+    "fashion_mnist": {
+        "base": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "md5": {
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+    },
+    "mnist": {
+        "base": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "md5": {
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+    },
+    "cifar10": {
+        "base": "https://www.cs.toronto.edu/~kriz/",
+        "md5": {"cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530"},
+    },
+}
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+ProgressFn = Callable[[str, int, int], None]
+WarnFn = Callable[[str], None]
+
+
+class DataError(RuntimeError):
+    """Data that cannot be used; the message is one sentence saying what to do."""
+
+
+class ImageTensorDataset:
+    kind = "images"
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, name: str, class_names=()):
+        assert images.dtype == torch.uint8 and images.dim() == 4
+        self.images = images
+        self.labels = labels
+        self.name = name
+        self.class_names = tuple(class_names)
+        self.num_classes = int(labels.max().item()) + 1 if labels is not None and len(labels) else 0
+        self.shape = tuple(images.shape[1:])
+        self.device = images.device
+
+    def __len__(self):
+        return len(self.images)
+
+    def to(self, device):
+        self.device = torch.device(device)
+        self.images = self.images.to(self.device)
+        if self.labels is not None:
+            self.labels = self.labels.to(self.device)
+        return self
+
+    def sample(self, n: int, generator: torch.Generator):
+        idx = torch.randint(0, len(self.images), (n,), generator=generator, device=self.device)
+        x = self.images[idx].float().div_(127.5).sub_(1.0)
+        return x, (self.labels[idx] if self.labels is not None else None)
+
+
+def fit_images(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """uint8 N x C x H x W -> uint8 N x channels x size x size (resize, channel convert)."""
+    if images.shape[1] != channels:
+        if channels == 1:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        else:
+            images = images.expand(-1, 3, -1, -1).contiguous()
+    if images.shape[-1] != size or images.shape[-2] != size:
+        out = []
+        for chunk in images.split(4096):
+            out.append(F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True,
+                                     align_corners=False).round().clamp(0, 255).to(torch.uint8))
+        images = torch.cat(out)
+    return images
+
+
+def read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path} could not be read ({exc}); delete it so it can be fetched again.") from None
+    if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise DataError(f"{path} is not an IDX file of bytes; delete it so it can be fetched again.")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise DataError(f"{path} is truncated; delete it so it can be fetched again.")
+    return body.reshape(dims)
+
+
+def _find_idx_dir(name: str, explicit: str, allow_download: bool, progress: ProgressFn | None) -> Path:
+    candidates = []
+    if explicit:
+        candidates.append(Path(explicit))
+    if name == "fashion_mnist":
+        candidates.append(DEBIAN_FASHION_MNIST)
+    target = cache_dir() / name
+    candidates.append(target)
+    for folder in candidates:
+        if all((folder / f).is_file() for f in IDX_FILES[:2]):
+            return folder
+    if not allow_download:
+        raise DataError(f"{name} is not on disk (looked in {', '.join(str(c) for c in candidates)}); "
+                        f"set data.download = true or copy the IDX files there.")
+    fetch_files(name, target, progress)
+    return target
+
+
+def fetch_files(name: str, target: Path, progress: ProgressFn | None = None, base: str | None = None) -> None:
+    """Download the files of a data set into target, each verified by checksum."""
+    source = SOURCES[name]
+    base = base or source["base"]
+    for filename, md5 in source["md5"].items():
+        dest = target / filename
+        if dest.is_file() and file_md5(dest) == md5:
+            continue
+        report = (lambda done, total, f=filename: progress(f"Downloading {f}", done, total)) if progress else None
+        download(base + filename, dest, md5, report)
+
+
+def load_idx_dataset(name: str, path: str = "", allow_download: bool = True,
+                     progress: ProgressFn | None = None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    folder = _find_idx_dir(name, path, allow_download, progress)
+    images_file, labels_file = (IDX_FILES[0], IDX_FILES[1]) if train else (IDX_FILES[2], IDX_FILES[3])
+    images = read_idx(folder / images_file)
+    labels = read_idx(folder / labels_file)
+    if len(images) != len(labels):
+        raise DataError(f"{folder} holds {len(images)} images but {len(labels)} labels; delete the files "
+                        f"so they can be fetched again.")
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_cifar10(path: str = "", allow_download: bool = True, progress: ProgressFn | None = None,
+                 train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read CIFAR-10's binary distribution (never the pickled one)."""
+    folder = Path(path) if path else cache_dir() / "cifar10"
+    archive = folder / "cifar-10-binary.tar.gz"
+    if not archive.is_file():
+        if not allow_download:
+            raise DataError(f"CIFAR-10 is not on disk ({archive}); set data.download = true or copy it there.")
+        fetch_files("cifar10", folder, progress)
+    wanted = [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
+    chunks = {}
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar.getmembers():
+                base = member.name.rsplit("/", 1)[-1]
+                if base in wanted and member.isfile():
+                    chunks[base] = tar.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"{archive} could not be read ({exc}); delete it so it can be fetched again.") from None
+    if set(chunks) != set(wanted):
+        raise DataError(f"{archive} lacks {sorted(set(wanted) - set(chunks))}; delete it so it can be fetched again.")
+    raw = np.frombuffer(b"".join(chunks[w] for w in wanted), dtype=np.uint8)
+    if raw.size % 3073:
+        raise DataError(f"{archive} holds truncated batches; delete it so it can be fetched again.")
+    records = raw.reshape(-1, 3073)
+    labels = torch.from_numpy(records[:, 0].astype(np.int64))
+    images = torch.from_numpy(records[:, 1:].copy()).view(-1, 3, 32, 32)
+    return images, labels
+
+
+def load_folder(path: str, size: int, channels: int, progress: ProgressFn | None = None,
+                warn: WarnFn | None = None) -> torch.Tensor:
+    """Every readable image under path, centre-cropped and resized; unreadable files are counted."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder; choose a folder that holds images.")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"{root} is empty; choose a folder that holds images.")
+    mode = "L" if channels == 1 else "RGB"
+    arrays, skipped = [], []
+    for i, file in enumerate(files):
+        try:
+            with Image.open(file) as img:
+                img = img.convert(mode)
+                w, h = img.size
+                side = min(w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+                arr = np.asarray(img, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            skipped.append(file.name)
+            continue
+        arrays.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
+        if progress and (i % 200 == 0 or i == len(files) - 1):
+            progress(f"Reading images in {root.name}", i + 1, len(files))
+    if not arrays:
+        raise DataError(f"{root} holds no readable image ({len(files)} files were not images); "
+                        f"choose a folder of PNG or JPEG files.")
+    if skipped and warn:
+        shown = ", ".join(skipped[:3]) + (" …" if len(skipped) > 3 else "")
+        warn(f"Skipped {len(skipped)} of {len(files)} files in {root} that are not readable images ({shown}).")
+    return torch.from_numpy(np.stack(arrays))

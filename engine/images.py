@@ -1,0 +1,88 @@
+"""Turning samples into pictures: image grids, scatter plots of 2-D points, painter curves.
+
+Pillow only; everything returns uint8 arrays (H x W x 3) or writes PNG atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from engine.checkpoint import atomic_write
+
+FAKE_COLOUR = (230, 85, 13)
+REAL_COLOUR = (49, 130, 189)
+
+
+def to_uint8_images(batch: torch.Tensor) -> np.ndarray:
+    """N x C x H x W in [−1, 1] -> N x H x W x C uint8."""
+    arr = ((batch.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return arr.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, pad_value: int = 40) -> np.ndarray:
+    """N x H x W x C uint8 -> one H' x W' x 3 uint8 picture."""
+    n, h, w, c = images.shape
+    columns = columns or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / columns)
+    grid = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, 3), pad_value, np.uint8)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        y, x = padding + r * (h + padding), padding + col * (w + padding)
+        tile = images[i]
+        grid[y:y + h, x:x + w] = tile if c == 3 else np.repeat(tile, 3, axis=2)
+    return grid
+
+
+def scale_up(picture: np.ndarray, min_side: int = 256) -> np.ndarray:
+    factor = max(1, math.ceil(min_side / max(1, min(picture.shape[:2]))))
+    return picture.repeat(factor, 0).repeat(factor, 1) if factor > 1 else picture
+
+
+def render_points(points: np.ndarray, real: np.ndarray | None, extent, size: int = 384) -> np.ndarray:
+    img = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    x0, x1, y0, y1 = extent
+
+    def px(p):
+        return ((p[:, 0] - x0) / (x1 - x0) * (size - 1), (1 - (p[:, 1] - y0) / (y1 - y0)) * (size - 1))
+
+    for pts, colour in ((real, REAL_COLOUR), (points, FAKE_COLOUR)):
+        if pts is None:
+            continue
+        xs, ys = px(pts)
+        for x, y in zip(xs, ys):
+            draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
+    return np.asarray(img)
+
+
+def render_curves(curves: np.ndarray, xs: np.ndarray, size: int = 384) -> np.ndarray:
+    """Painter curves, with the band of valid curves (a = 1 and a = 2) drawn in blue."""
+    img = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    y0, y1 = -1.0, 3.5
+
+    def line(ys):
+        return [((x + 1) / 2 * (size - 1), (1 - (y - y0) / (y1 - y0)) * (size - 1)) for x, y in zip(xs, ys)]
+
+    for a in (1.0, 2.0):
+        draw.line(line(a * xs ** 2 + a - 1), fill=REAL_COLOUR, width=3)
+    for curve in curves[:64]:
+        draw.line(line(curve), fill=FAKE_COLOUR, width=1)
+    return np.asarray(img)
+
+
+def png_bytes(picture: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(path: Path, picture: np.ndarray) -> Path:
+    data = png_bytes(picture)
+    return atomic_write(Path(path), lambda handle: handle.write(data))

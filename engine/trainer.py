@@ -1,0 +1,619 @@
+"""The training loop: k discriminator steps, one generator step, commands between steps.
+
+The trainer knows nothing of a GUI. It reports through one `emit(event)` callable and
+takes commands from `self.commands` (a queue.Queue), drained at the top of every step
+and never in the middle of one. A paused trainer blocks on the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import queue
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine import commands as cmd
+from engine import events as ev
+from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from engine.config import LOW_DIM_DATASETS, Config, ConfigError, aliases, live_keys, resolve_key, to_toml
+from engine.data import make_dataset
+from engine.images import make_grid, render_curves, render_points, save_png, to_uint8_images
+from engine.losses import get_loss, gradient_penalty
+from engine.models import build_models
+
+FIELD_RESOLUTION = 64
+KEEP_CHECKPOINTS = 5
+
+
+def pick_device(want: str) -> torch.device:
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if want == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if want == "cuda" and not cuda:
+        raise ConfigError("train.device = 'cuda' but this machine has no usable CUDA GPU; use 'auto' or 'cpu'.")
+    if want == "mps" and not mps:
+        raise ConfigError("train.device = 'mps' but this machine has no Apple GPU; use 'auto' or 'cpu'.")
+    return torch.device(want)
+
+
+class Latent:
+    """What G is fed: noise z, InfoGAN codes (one-hot categories, continuous values), labels."""
+
+    def __init__(self, z, codes=None, cat_index=None, continuous=None, labels=None):
+        self.z, self.codes, self.cat_index, self.continuous, self.labels = z, codes, cat_index, continuous, labels
+
+
+class Trainer:
+    def __init__(self, config: Config, run_dir: str | Path | None = None,
+                 emit: Callable[[ev.Event], None] | None = None,
+                 resume: str | Path | dict | None = None, dataset=None):
+        self.config = config.copy()
+        self.emit = emit or (lambda event: None)
+        self.commands: queue.Queue = queue.Queue()
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.device = pick_device(self.config.train.device)
+        self.amp = self.config.train.mixed_precision and self.device.type == "cuda"
+        self.loss = get_loss(self.config.loss.name)
+
+        seed = self.config.train.seed
+        torch.manual_seed(seed)
+        self.rng = torch.Generator(device=self.device)
+        self.rng.manual_seed(seed + 1)
+
+        self.dataset = dataset if dataset is not None else make_dataset(
+            self.config, progress=self._progress, warn=lambda text: self.emit(ev.Warning(text)))
+        self.dataset.to(self.device)
+        self.data_shape = tuple(self.dataset.shape)
+        self.num_classes = self.dataset.num_classes
+        m = self.config.model
+        self.g_conditioned = (m.conditional or m.auxiliary_classifier) and self.num_classes > 0
+        self.d_conditioned = m.conditional and self.num_classes > 0
+
+        self.generator, self.discriminator = build_models(self.config, self.data_shape, self.num_classes)
+        self.generator.to(self.device)
+        self.discriminator.to(self.device)
+        self.ema = None
+        if self.config.tricks.ema_decay > 0:
+            self.ema = build_models(self.config, self.data_shape, self.num_classes)[0].to(self.device)
+            self.ema.load_state_dict(self.generator.state_dict())
+            self.ema.requires_grad_(False)
+        self.opt_g = self._make_optimizer(self.config.optim.optimizer_g, self.generator, "g")
+        self.opt_d = self._make_optimizer(self.config.optim.optimizer_d, self.discriminator, "d")
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+        fixed_rng = torch.Generator().manual_seed(seed + 2)
+        self.fixed = self._sample_latent(self.config.train.sample_count, fixed_rng, fixed=True)
+        self.fixed_real = None
+        if self.dataset.kind != "images":
+            real, _ = self.dataset.sample(min(512, 4 * self.config.train.sample_count),
+                                          torch.Generator(device=self.device).manual_seed(seed + 3))
+            self.fixed_real = real.cpu().numpy()
+
+        self.step = 0
+        self.paused = False
+        self.pending_steps = 0
+        self.stop_requested = False
+        self.save_on_stop = True
+        self.last_good_checkpoint: Path | None = None
+        self._last: dict = {}
+        self._window_start = (time.perf_counter(), 0)
+        self._force_report = False
+
+        if resume is not None:
+            self._restore(resume if isinstance(resume, dict) else load_checkpoint(resume))
+            if not isinstance(resume, dict):
+                self.last_good_checkpoint = Path(resume)
+        if self.run_dir:
+            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.toml").write_text(to_toml(self.config), encoding="utf-8")
+
+    # -- construction helpers ------------------------------------------------------
+    def _make_optimizer(self, name: str, module: torch.nn.Module, which: str):
+        o = self.config.optim
+        lr = o.lr_g if which == "g" else o.lr_d
+        betas = tuple(o.betas_g if which == "g" else o.betas_d)
+        params = module.parameters()
+        if name == "adam":
+            return torch.optim.Adam(params, lr=lr, betas=betas)
+        if name == "rmsprop":
+            return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.SGD(params, lr=lr, momentum=betas[0])
+
+    def _progress(self, task: str, done: int, total: int) -> None:
+        self.emit(ev.Progress(task, done, total))
+
+    def _sample_latent(self, n: int, rng: torch.Generator, fixed: bool = False) -> Latent:
+        m = self.config.model
+        device = rng.device
+        if m.noise_distribution == "normal":
+            z = torch.randn(n, m.noise_dim, generator=rng, device=device)
+        else:
+            z = torch.rand(n, m.noise_dim, generator=rng, device=device) * 2 - 1
+        codes = cat_index = continuous = labels = None
+        parts = []
+        if m.info_categorical:
+            if fixed:  # each row of the sample grid walks through the first code's values
+                cat_index = torch.stack([torch.arange(n, device=device) % c for c in m.info_categorical], 1)
+            else:
+                cat_index = torch.stack([torch.randint(0, c, (n,), generator=rng, device=device)
+                                         for c in m.info_categorical], 1)
+            parts += [F.one_hot(cat_index[:, j], c).float() for j, c in enumerate(m.info_categorical)]
+        if m.info_continuous:
+            continuous = torch.rand(n, m.info_continuous, generator=rng, device=device) * 2 - 1
+            parts.append(continuous)
+        if parts:
+            codes = torch.cat(parts, 1)
+        if self.g_conditioned:
+            labels = (torch.arange(n, device=device) % self.num_classes if fixed
+                      else torch.randint(0, self.num_classes, (n,), generator=rng, device=device))
+        latent = Latent(z, codes, cat_index, continuous, labels)
+        if fixed:
+            for name in ("z", "codes", "cat_index", "continuous", "labels"):
+                value = getattr(latent, name)
+                if value is not None:
+                    setattr(latent, name, value.to(self.device))
+        return latent
+
+    # -- one step -------------------------------------------------------------------
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        sigma = self.current_instance_noise()
+        if sigma <= 0:
+            return x
+        return x + sigma * torch.randn(x.shape, generator=self.rng, device=x.device)
+
+    def current_instance_noise(self) -> float:
+        t = self.config.tricks
+        if t.instance_noise <= 0:
+            return 0.0
+        if t.instance_noise_anneal_steps <= 0:
+            return t.instance_noise
+        return t.instance_noise * max(0.0, 1.0 - self.step / t.instance_noise_anneal_steps)
+
+    def _info_loss(self, q: torch.Tensor, latent: Latent) -> torch.Tensor:
+        m = self.config.model
+        total = q.new_zeros(())
+        offset = 0
+        for j, c in enumerate(m.info_categorical):
+            total = total + F.cross_entropy(q[:, offset:offset + c], latent.cat_index[:, j])
+            offset += c
+        if m.info_continuous:
+            n = m.info_continuous
+            mean = q[:, offset:offset + n]
+            logvar = q[:, offset + n:offset + 2 * n].clamp(-6.0, 6.0)
+            total = total + 0.5 * (((latent.continuous - mean) ** 2) * torch.exp(-logvar) + logvar).sum(1).mean()
+        return total
+
+    def _train_step(self, report: bool) -> None:
+        c, loss = self.config, self.loss
+        report = report and c.tricks.grad_norms  # only gradient norms cost extra on report steps
+        batch = c.data.batch_size
+        real_target = 1.0 - c.tricks.label_smoothing
+        info = bool(c.model.info_categorical or c.model.info_continuous)
+        autocast = torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
+        last = {}
+        for _ in range(c.train.discriminator_steps):
+            real, real_labels = self.dataset.sample(batch, self.rng)
+            latent = self._sample_latent(batch, self.rng)
+            with autocast:
+                with torch.no_grad():
+                    fake = self.generator(latent.z, latent.codes, latent.labels)
+                out_real = self.discriminator(self._noisy(real), real_labels if self.d_conditioned else None)
+                out_fake = self.discriminator(self._noisy(fake), latent.labels if self.d_conditioned else None)
+                d_loss = loss.d_loss(out_real.logit.float(), out_fake.logit.float(), real_target)
+                if out_real.class_logits is not None:
+                    class_loss = (F.cross_entropy(out_real.class_logits.float(), real_labels)
+                                  + F.cross_entropy(out_fake.class_logits.float(), latent.labels))
+                    d_loss = d_loss + class_loss
+                    last["class_loss_d"] = class_loss
+                if info:
+                    info_d = self._info_loss(out_fake.q.float(), latent)
+                    d_loss = d_loss + c.model.info_weight * info_d
+                    last["info_loss"] = info_d
+            if loss.gradient_penalty:
+                penalty = gradient_penalty(self.discriminator, real, fake.float(),
+                                           real_labels if self.d_conditioned else None, self.rng)
+                d_loss = d_loss + c.loss.gp_weight * penalty
+                last["gradient_penalty"] = penalty
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler_d.scale(d_loss).backward()
+            if report:
+                self.scaler_d.unscale_(self.opt_d)
+                last["grad_norm_d"] = _grad_norm(self.discriminator)
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+            if loss.clips_weights:
+                bound = c.loss.clip
+                with torch.no_grad():
+                    for p in self.discriminator.parameters():
+                        p.clamp_(-bound, bound)
+
+        latent = self._sample_latent(batch, self.rng)
+        with autocast:
+            fake = self.generator(latent.z, latent.codes, latent.labels)
+            out_fake_g = self.discriminator(self._noisy(fake), latent.labels if self.d_conditioned else None)
+            g_loss = loss.g_loss(out_fake_g.logit.float())
+            if out_fake_g.class_logits is not None:
+                g_loss = g_loss + F.cross_entropy(out_fake_g.class_logits.float(), latent.labels)
+            if info:
+                g_loss = g_loss + c.model.info_weight * self._info_loss(out_fake_g.q.float(), latent)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(g_loss).backward()
+        if report:
+            self.scaler_g.unscale_(self.opt_g)
+            last["grad_norm_g"] = _grad_norm(self.generator)
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        if self.ema is not None:
+            self._update_ema()
+
+        last.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(),
+                    real_out=out_real.logit.detach(), fake_out=out_fake.logit.detach())
+        self._last = last
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.tricks.ema_decay
+        ema_params = list(self.ema.parameters())
+        torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - decay)
+        for ema_buffer, buffer in zip(self.ema.buffers(), self.generator.buffers()):
+            ema_buffer.copy_(buffer)
+
+    # -- the loop ---------------------------------------------------------------------
+    def run(self, steps: int | None = None) -> str:
+        """Train until config.train.steps (or `steps`) generator steps, or a Stop; returns why it ended."""
+        total = steps if steps is not None else self.config.train.steps
+        try:
+            self.emit(ev.Started(self.step, str(self.device), self.run_dir, self.config.to_dict()))
+            if self.run_dir and self.last_good_checkpoint is None:
+                self.save_checkpoint()
+            self.emit_samples()
+            self._window_start = (time.perf_counter(), self.step)
+            while self.step < total:
+                self._drain_commands()
+                if self.stop_requested:
+                    break
+                if self.paused and self.pending_steps == 0:
+                    continue
+                report_now = self._force_report or (self.step + 1) % self.config.train.report_every == 0
+                self._train_step(report=report_now or self.pending_steps == 1)
+                self.step += 1
+                single_step = self.pending_steps > 0
+                if single_step:
+                    self.pending_steps -= 1
+                if not self._finite_check():
+                    continue
+                if report_now or (single_step and self.pending_steps == 0):
+                    self._report()
+                if self.step % self.config.train.sample_every == 0 or (single_step and self.pending_steps == 0):
+                    self.emit_samples()
+                if self.run_dir and self.step % self.config.train.checkpoint_every == 0:
+                    self.save_checkpoint()
+            reason = "stopped" if self.stop_requested else "done"
+            if self.run_dir and (reason == "done" or self.save_on_stop) and self._weights_finite():
+                if self.last_good_checkpoint is None or self._checkpoint_step(self.last_good_checkpoint) != self.step:
+                    self.save_checkpoint()
+            if reason == "done" and self.step % self.config.train.sample_every:
+                self.emit_samples()
+            self.emit(ev.Finished(self.step, reason))
+            return reason
+        except Exception as exc:  # the worker must never die silently
+            message = f"Training failed at step {self.step}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self.emit(ev.Failed(message.rstrip(": "), traceback.format_exc(), self.step))
+            return "failed"
+
+    def _finite_check(self) -> bool:
+        """Pause on NaN/Inf: the sync is free on CPU; on a GPU it happens on report steps only."""
+        if self.device.type != "cpu" and (self.step % self.config.train.report_every):
+            return True
+        bad = [name for name in ("d_loss", "g_loss") if not torch.isfinite(self._last[name]).item()]
+        if not bad and self.step % self.config.train.report_every == 0 and not self._weights_finite():
+            bad = ["the weights"]
+        if not bad:
+            return True
+        where = " and ".join({"d_loss": "D's loss", "g_loss": "G's loss"}.get(b, b) for b in bad)
+        self.paused = True
+        self.pending_steps = 0
+        text = (f"NaN or Inf in {where} at step {self.step}; training is paused — lower a learning rate "
+                f"or roll back to the last good checkpoint.")
+        self.emit(ev.Warning(text))
+        self.emit(ev.Paused(self.step, reason=text))
+        return False
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in
+                   list(self.generator.parameters()) + list(self.discriminator.parameters()))
+
+    def _drain_commands(self) -> None:
+        while not self.stop_requested:
+            try:
+                if self.paused and self.pending_steps == 0:
+                    command = self.commands.get()
+                else:
+                    command = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(command)
+
+    def _handle(self, command: cmd.Command) -> None:
+        if isinstance(command, cmd.Pause):
+            if not self.paused:
+                self.paused = True
+                self.emit(ev.Paused(self.step))
+        elif isinstance(command, cmd.Resume):
+            if self.paused:
+                self.paused = False
+                self.pending_steps = 0
+                self._window_start = (time.perf_counter(), self.step)
+                self.emit(ev.Resumed(self.step))
+        elif isinstance(command, cmd.Step):
+            if not self.paused:
+                self.emit(ev.CommandRejected("Step works on a paused run; pause first."))
+            elif command.n < 1:
+                self.emit(ev.CommandRejected(f"Step needs n >= 1, not {command.n}."))
+            else:
+                self.pending_steps = command.n
+        elif isinstance(command, cmd.Stop):
+            self.stop_requested = True
+            self.save_on_stop = command.save
+        elif isinstance(command, cmd.Set):
+            self._apply_set(command.name, command.value)
+        elif isinstance(command, cmd.SaveNow):
+            if not self.run_dir:
+                self.emit(ev.CommandRejected("This run has no folder to save into; start it with a run folder."))
+            elif not self._weights_finite():
+                self.emit(ev.CommandRejected("The weights hold NaN or Inf, so they were not saved; roll back first."))
+            else:
+                self.save_checkpoint()
+        elif isinstance(command, cmd.SampleNow):
+            self.emit_samples()
+        elif isinstance(command, cmd.Rollback):
+            self._rollback()
+        else:
+            self.emit(ev.CommandRejected(f"Unknown command {command!r}."))
+
+    def _apply_set(self, name: str, value) -> None:
+        try:
+            key = resolve_key(name)
+            if key not in live_keys():
+                raise ConfigError(f"{key} cannot change while training; it needs a restart "
+                                  f"(live settings: {', '.join(sorted(aliases()))}).")
+            key, old, new = self.config.set(key, value)
+        except ConfigError as exc:
+            self.emit(ev.CommandRejected(str(exc)))
+            return
+        if old == new:
+            return
+        self._apply_hyperparameters()
+        short = next((a for a, k in aliases().items() if k == key), key)
+        self.emit(ev.ParamChanged(self.step, short, old, new))
+        if self.run_dir:
+            with open(self.run_dir / "changes.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": self.step, "name": short, "old": old, "new": new}) + "\n")
+        self._force_report = True
+
+    def _apply_hyperparameters(self) -> None:
+        o = self.config.optim
+        for opt, name, lr, betas in ((self.opt_g, o.optimizer_g, o.lr_g, o.betas_g),
+                                     (self.opt_d, o.optimizer_d, o.lr_d, o.betas_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+                if name == "adam":
+                    group["betas"] = tuple(betas)
+                elif name == "sgd":
+                    group["momentum"] = betas[0]
+
+    # -- reports ------------------------------------------------------------------------
+    def _report(self) -> None:
+        self._force_report = False
+        last = self._last
+        now = time.perf_counter()
+        start_time, start_step = self._window_start
+        elapsed = now - start_time
+        values = {
+            "d_loss": last["d_loss"].item(),
+            "g_loss": last["g_loss"].item(),
+            "lr_g": self.config.optim.lr_g,
+            "lr_d": self.config.optim.lr_d,
+            "k": self.config.train.discriminator_steps,
+        }
+        real_out, fake_out = last["real_out"].float(), last["fake_out"].float()
+        if self.loss.sigmoid_output:
+            values["d_real"] = torch.sigmoid(real_out).mean().item()
+            values["d_fake"] = torch.sigmoid(fake_out).mean().item()
+        else:
+            values["d_real"] = real_out.mean().item()
+            values["d_fake"] = fake_out.mean().item()
+        if self.loss.wasserstein:
+            values["wasserstein"] = values["d_real"] - values["d_fake"]
+        for name in ("grad_norm_d", "grad_norm_g", "gradient_penalty", "info_loss", "class_loss_d"):
+            if name in last:
+                values[name] = float(last[name])
+        if self.config.tricks.instance_noise > 0:
+            values["instance_noise"] = self.current_instance_noise()
+        if self.step > start_step and elapsed > 0:
+            values["steps_per_sec"] = (self.step - start_step) / elapsed
+        self._window_start = (now, self.step)
+        self.emit(ev.Metrics(self.step, values))
+        if self.run_dir:
+            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": self.step, **values}) + "\n")
+
+    def sample_generator(self) -> torch.nn.Module:
+        return self.ema if self.ema is not None else self.generator
+
+    @torch.no_grad()
+    def generate(self, latent: Latent) -> torch.Tensor:
+        g = self.sample_generator()
+        was_training = g.training
+        g.eval()
+        try:
+            return g(latent.z, latent.codes, latent.labels)
+        finally:
+            g.train(was_training)
+
+    @torch.no_grad()
+    def discriminator_field(self, extent) -> np.ndarray:
+        x0, x1, y0, y1 = extent
+        xs = torch.linspace(x0, x1, FIELD_RESOLUTION, device=self.device)
+        ys = torch.linspace(y0, y1, FIELD_RESOLUTION, device=self.device)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+        d = self.discriminator
+        was_training = d.training
+        d.eval()
+        try:
+            labels = torch.zeros(len(pts), dtype=torch.long, device=self.device) if self.d_conditioned else None
+            out = d(pts, labels).logit.float()
+        finally:
+            d.train(was_training)
+        if self.loss.sigmoid_output:
+            out = torch.sigmoid(out)
+        return out.view(FIELD_RESOLUTION, FIELD_RESOLUTION).cpu().numpy()
+
+    def emit_samples(self) -> ev.Samples:
+        fake = self.generate(self.fixed)
+        path = (self.run_dir / "samples" / f"step_{self.step:07d}.png") if self.run_dir else None
+        kind = self.dataset.kind
+        if kind == "images":
+            tiles = to_uint8_images(fake)
+            grid = make_grid(tiles)
+            event = ev.Samples(self.step, kind, images=tiles, grid=grid, path=path)
+            picture = grid
+        else:
+            points = fake.float().cpu().numpy()
+            if kind == "points":
+                field = self.discriminator_field(self.dataset.extent)
+                picture = render_points(points, self.fixed_real, self.dataset.extent)
+            else:
+                field = None
+                picture = render_curves(points, np.linspace(-1, 1, points.shape[1]))
+            event = ev.Samples(self.step, kind, points=points, real=self.fixed_real, field=field,
+                               extent=tuple(self.dataset.extent), grid=picture, path=path)
+        if path is not None:
+            save_png(path, picture)
+        self.emit(event)
+        return event
+
+    # -- checkpoints ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        fixed = {name: getattr(self.fixed, name) for name in ("z", "codes", "cat_index", "continuous", "labels")}
+        return {
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "train": self.rng.get_state().cpu()},
+            "fixed": {k: (v.cpu() if v is not None else None) for k, v in fixed.items()},
+            "data_shape": list(self.data_shape),
+            "num_classes": self.num_classes,
+        }
+
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt"
+        save_checkpoint(path, self.state_dict())
+        self.last_good_checkpoint = path
+        self._prune_checkpoints()
+        self.emit(ev.Checkpointed(self.step, path))
+        return path
+
+    def _prune_checkpoints(self) -> None:
+        files = sorted((self.run_dir / "checkpoints").glob("step_*.pt"))
+        for old in files[:-KEEP_CHECKPOINTS]:
+            if old != self.last_good_checkpoint:
+                old.unlink(missing_ok=True)
+
+    @staticmethod
+    def _checkpoint_step(path: Path) -> int:
+        try:
+            return int(Path(path).stem.split("_")[1])
+        except (IndexError, ValueError):
+            return -1
+
+    def _restore(self, state: dict) -> None:
+        if tuple(state.get("data_shape", ())) != self.data_shape or state.get("num_classes") != self.num_classes:
+            raise CheckpointError(
+                f"The checkpoint was trained on data shaped {tuple(state.get('data_shape', ()))} with "
+                f"{state.get('num_classes')} classes, not {self.data_shape} with {self.num_classes}; "
+                f"use the preset it was trained with.")
+        try:
+            self.generator.load_state_dict(state["generator"])
+            self.discriminator.load_state_dict(state["discriminator"])
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"] if state.get("ema") is not None else state["generator"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0][:160]
+            raise CheckpointError(f"The checkpoint's models do not match this preset ({first}); "
+                                  f"use the preset it was trained with.") from None
+        if state.get("scaler_g"):
+            self.scaler_g.load_state_dict(state["scaler_g"])
+            self.scaler_d.load_state_dict(state["scaler_d"])
+        self._apply_hyperparameters()
+        torch.set_rng_state(state["rng"]["torch"])
+        self.rng.set_state(state["rng"]["train"].to(self.rng.get_state().device))
+        fixed = state["fixed"]
+        for name, value in fixed.items():
+            setattr(self.fixed, name, value.to(self.device) if value is not None else None)
+        self.step = int(state["step"])
+
+    def _rollback(self) -> None:
+        if self.last_good_checkpoint is None or not Path(self.last_good_checkpoint).is_file():
+            self.emit(ev.CommandRejected("There is no checkpoint to roll back to yet."))
+            return
+        try:
+            state = load_checkpoint(self.last_good_checkpoint)
+            self._restore(state)
+        except CheckpointError as exc:
+            self.emit(ev.CommandRejected(str(exc)))
+            return
+        restored = Config.from_dict(state["config"])
+        for key in live_keys():
+            self.config.set(key, restored.get(key), check=False)
+        self._apply_hyperparameters()
+        self.emit(ev.RolledBack(self.step, self.last_good_checkpoint))
+        self.emit_samples()
+
+
+def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def load_for_sampling(path: str | Path, device: str = "cpu") -> Trainer:
+    """A trainer restored from a checkpoint, for sampling (no data is loaded)."""
+    state = load_checkpoint(path)
+    config = Config.from_dict(state["config"])
+    config.train.device = device
+    config.train.mixed_precision = False
+    dataset = make_dataset(config) if config.data.dataset in LOW_DIM_DATASETS else _ShapeOnly(state)
+    return Trainer(config, run_dir=None, resume=state, dataset=dataset)
+
+
+class _ShapeOnly:
+    """Stands in for an image data set when only the model shapes are needed."""
+    kind = "images"
+
+    def __init__(self, state: dict):
+        self.shape = tuple(state["data_shape"])
+        self.num_classes = state["num_classes"]
+
+    def to(self, device):
+        return self
