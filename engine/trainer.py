@@ -56,7 +56,7 @@ class Trainer:
                  emit: Callable[[ev.Event], None] | None = None,
                  resume: str | Path | dict | None = None, dataset=None):
         self.config = config.copy()
-        self.emit = emit or (lambda event: None)
+        self.emit = emit if emit is not None else (lambda event: None)
         self.commands: queue.Queue = queue.Queue()
         self.run_dir = Path(run_dir) if run_dir else None
         self.device = pick_device(self.config.train.device)
@@ -214,16 +214,16 @@ class Trainer:
                     class_loss = (F.cross_entropy(out_real.class_logits.float(), real_labels)
                                   + F.cross_entropy(out_fake.class_logits.float(), latent.labels))
                     d_loss = d_loss + class_loss
-                    last["class_loss_d"] = class_loss
+                    last["class_loss_d"] = class_loss.detach()
                 if info:
                     info_d = self._info_loss(out_fake.q.float(), latent)
                     d_loss = d_loss + c.model.info_weight * info_d
-                    last["info_loss"] = info_d
+                    last["info_loss"] = info_d.detach()
             if loss.gradient_penalty:
                 penalty = gradient_penalty(self.discriminator, real, fake.float(),
                                            real_labels if self.d_conditioned else None, self.rng)
                 d_loss = d_loss + c.loss.gp_weight * penalty
-                last["gradient_penalty"] = penalty
+                last["gradient_penalty"] = penalty.detach()
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler_d.scale(d_loss).backward()
             if report:

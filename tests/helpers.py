@@ -1,0 +1,47 @@
+import threading
+
+import numpy as np
+import torch
+
+from engine.config import load_preset
+from engine.trainer import Trainer
+
+
+class Recorder(list):
+    """Collects events from any thread; `of(Type)` filters them, `wait_for` blocks until one matches."""
+
+    def __init__(self):
+        super().__init__()
+        self.condition = threading.Condition()
+
+    def __call__(self, event):
+        with self.condition:
+            self.append(event)
+            self.condition.notify_all()
+
+    def of(self, kind):
+        return [e for e in list(self) if isinstance(e, kind)]
+
+    def wait_for(self, predicate, timeout=60.0):
+        with self.condition:
+            found = self.condition.wait_for(lambda: next((e for e in self if predicate(e)), None), timeout)
+        assert found is not None, "the expected event never came"
+        return found
+
+
+def quick(name, *overrides, fake_dir=None, run_dir=None, **kwargs):
+    sets = list(overrides)
+    if fake_dir is not None and load_preset(name).data.dataset in ("fashion_mnist", "mnist"):
+        sets.append(f"data.path={str(fake_dir)!r}")
+    config = load_preset(name, sets)
+    events = Recorder()
+    trainer = Trainer(config, run_dir=run_dir, emit=events, **kwargs)
+    return trainer, events
+
+
+def generated(trainer, n=2500, seed=123):
+    latent = trainer._sample_latent(n, torch.Generator().manual_seed(seed))
+    for name in ("z", "codes", "labels"):
+        if getattr(latent, name) is not None:
+            setattr(latent, name, getattr(latent, name).to(trainer.device))
+    return trainer.generate(latent).float().cpu().numpy()

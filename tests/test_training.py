@@ -1,0 +1,131 @@
+"""Every preset trains on CPU; the toy presets visibly learn; the trainer obeys its commands."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine import commands as cmd
+from engine import events as ev
+from engine.config import preset_paths
+from engine.data.synthetic import RING_STD, ring_centres
+from engine.metrics import mixture_quality, painter_quality
+from helpers import Recorder, generated, quick
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in preset_paths()))
+def test_every_preset_trains_a_few_steps(name, fake_fashion, tmp_path):
+    trainer, events = quick(name, "report_every=2", "sample_every=3", "batch_size=16",
+                            fake_dir=fake_fashion, run_dir=tmp_path / "run")
+    assert trainer.run(6) == "done"
+    metrics = events.of(ev.Metrics)
+    assert [m.step for m in metrics] == [2, 4, 6]
+    for m in metrics:
+        assert np.isfinite(m.values["d_loss"]) and np.isfinite(m.values["g_loss"])
+    if trainer.loss.wasserstein:
+        assert "wasserstein" in metrics[-1].values
+    assert (tmp_path / "run" / "checkpoints" / "step_0000006.pt").is_file()
+    pngs = sorted((tmp_path / "run" / "samples").glob("*.png"))
+    assert [p.name for p in pngs] == ["step_0000000.png", "step_0000003.png", "step_0000006.png"]
+    with Image.open(pngs[-1]) as img:
+        assert img.size[0] > 28
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["step"] == 6
+
+
+def test_painter_learns_the_band():
+    trainer, _ = quick("painter")
+    before = painter_quality(generated(trainer))
+    trainer.run(1500)
+    after = painter_quality(generated(trainer))
+    assert before["valid_share"] < 0.2
+    assert after["valid_share"] > 0.7
+    assert after["a_distance"] < before["a_distance"] / 3
+
+
+def test_ring_generator_finds_several_modes():
+    trainer, _ = quick("ring8")
+    centres = ring_centres().numpy()
+    before = mixture_quality(generated(trainer), centres, RING_STD)
+    trainer.run(2000)
+    points = generated(trainer)
+    after = mixture_quality(points, centres, RING_STD)
+    assert before["modes_captured"] <= 1
+    assert after["modes_captured"] >= 4
+    mean_dist = lambda p: np.linalg.norm(p[:, None] - centres[None], axis=2).min(1).mean()
+    assert mean_dist(points) < 0.5 * mean_dist(generated(quick("ring8")[0]))
+
+
+def weights(trainer):
+    return torch.cat([p.detach().flatten() for p in
+                      list(trainer.generator.parameters()) + list(trainer.discriminator.parameters())])
+
+
+@pytest.mark.parametrize("name", ["ring8", "infogan_fashion"])
+def test_resume_is_bit_identical(name, fake_fashion, tmp_path):
+    straight, _ = quick(name, "batch_size=16", "checkpoint_every=10", fake_dir=fake_fashion, run_dir=tmp_path / "a")
+    straight.run(20)
+    first, _ = quick(name, "batch_size=16", "checkpoint_every=10", fake_dir=fake_fashion, run_dir=tmp_path / "b")
+    first.run(10)
+    checkpoint = tmp_path / "b" / "checkpoints" / "step_0000010.pt"
+    resumed, _ = quick(name, "batch_size=16", "checkpoint_every=10", fake_dir=fake_fashion,
+                       run_dir=tmp_path / "b", resume=checkpoint)
+    assert resumed.step == 10
+    resumed.run(20)
+    assert torch.equal(weights(straight), weights(resumed))
+
+
+def run_in_thread(trainer, steps):
+    import threading
+    thread = threading.Thread(target=trainer.run, args=(steps,), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_pause_set_step_resume_stop(tmp_path):
+    trainer, events = quick("ring8", "report_every=5", run_dir=tmp_path / "run")
+    trainer.commands.put(cmd.Pause())
+    thread = run_in_thread(trainer, 100000)
+    events.wait_for(lambda e: isinstance(e, ev.Paused))
+    trainer.commands.put(cmd.Set("k", 3))
+    trainer.commands.put(cmd.Set("lr_d", 5e-4))
+    trainer.commands.put(cmd.Set("k", 0))
+    trainer.commands.put(cmd.Set("batch_size", 8))
+    trainer.commands.put(cmd.Step(1))
+    metric = events.wait_for(lambda e: isinstance(e, ev.Metrics))
+    assert metric.step == 1 and metric.values["k"] == 3 and metric.values["lr_d"] == 5e-4
+    assert trainer.opt_d.param_groups[0]["lr"] == 5e-4
+    changes = [(e.name, e.old, e.new, e.step) for e in events.of(ev.ParamChanged)]
+    assert changes == [("k", 1, 3, 0), ("lr_d", 1e-3, 5e-4, 0)]
+    rejected = [e.why for e in events.of(ev.CommandRejected)]
+    assert "train.discriminator_steps = 0" in rejected[0]
+    assert "data.batch_size cannot change while training" in rejected[1]
+    log = [json.loads(line) for line in (tmp_path / "run" / "changes.jsonl").read_text().splitlines()]
+    assert [entry["name"] for entry in log] == ["k", "lr_d"]
+    trainer.commands.put(cmd.Resume())
+    events.wait_for(lambda e: isinstance(e, ev.Metrics) and e.step >= 20)
+    trainer.commands.put(cmd.Stop())
+    thread.join(30)
+    assert not thread.is_alive()
+    finished = events.of(ev.Finished)[0]
+    assert finished.reason == "stopped"
+    assert (tmp_path / "run" / "checkpoints" / f"step_{finished.step:07d}.pt").is_file()
+
+
+def test_nan_pauses_and_rollback_restores(tmp_path):
+    trainer, events = quick("ring8", "checkpoint_every=5", run_dir=tmp_path / "run")
+    trainer.run(10)
+    good = weights(trainer).clone()
+    with torch.no_grad():
+        next(trainer.generator.parameters()).fill_(float("nan"))
+    thread = run_in_thread(trainer, 20)
+    paused = events.wait_for(lambda e: isinstance(e, ev.Paused) and e.reason)
+    assert "NaN or Inf" in paused.reason and "step 11" in paused.reason
+    trainer.commands.put(cmd.Rollback())
+    rolled = events.wait_for(lambda e: isinstance(e, ev.RolledBack))
+    assert rolled.step == 10
+    assert torch.equal(weights(trainer), good)
+    trainer.commands.put(cmd.Resume())
+    thread.join(60)
+    assert events.of(ev.Finished)[-1].step == 20
