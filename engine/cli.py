@@ -22,7 +22,7 @@ import torch
 from engine import commands as cmd
 from engine import events as ev
 from engine.checkpoint import CheckpointError, load_checkpoint
-from engine.config import Config, ConfigError, apply_override, load_preset, preset_paths
+from engine.config import Config, ConfigError, apply_overrides, load_preset, preset_paths
 from engine.data import DataError, DownloadError
 from engine.images import make_grid, render_curves, render_points, save_png, scale_up, to_uint8_images
 
@@ -106,8 +106,7 @@ def cmd_train(args) -> int:
     if args.resume:
         state = load_checkpoint(args.resume)
         config = Config.from_dict(state["config"])
-        for item in args.set or []:
-            apply_override(config, item)
+        apply_overrides(config, args.set or [])
         run_dir = Path(args.out) if args.out else Path(args.resume).resolve().parent.parent
     else:
         if not args.preset:

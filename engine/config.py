@@ -288,7 +288,7 @@ def _parse_text(text: str) -> Any:
 def coerce(key: str, spec: dataclasses.Field, value: Any) -> Any:
     md = spec.metadata
     kind = _type_of(spec)
-    if isinstance(value, str) and kind is not str:
+    if isinstance(value, str) and (kind is not str or value[:1] in ("'", '"')):
         value = _parse_text(value)
     bad = ConfigError(f"{key} = {value!r} is not allowed: it must be {_describe(spec)}.")
     if kind is bool:
@@ -372,16 +372,18 @@ def load_preset(name_or_path: str | Path, overrides: list[str] | None = None) ->
         config = Config.from_dict(raw)
     except ConfigError as exc:
         raise ConfigError(f"{path.name}: {exc}") from None
-    for item in overrides or []:
-        apply_override(config, item)
+    apply_overrides(config, overrides or [])
     return config
 
 
-def apply_override(config: Config, item: str) -> None:
-    if "=" not in item:
-        raise ConfigError(f"--set {item!r} is not key=value; write it like --set k=5 or --set optim.lr_d=1e-4.")
-    key, value = item.split("=", 1)
-    config.set(key.strip(), value.strip())
+def apply_overrides(config: Config, items: list[str]) -> None:
+    """Apply key=value overrides, then check the whole config once (so related keys can change together)."""
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} is not key=value; write it like --set k=5 or --set optim.lr_d=1e-4.")
+        key, value = item.split("=", 1)
+        config.set(key.strip(), value.strip(), check=False)
+    config.check()
 
 
 # -- writing a resolved config back as TOML ------------------------------------------------
