@@ -1,0 +1,181 @@
+"""The studio window, driven as a person would (offscreen): pick, start, watch, steer, step, export, fork, close."""
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from studio.window import MainWindow
+
+TIMEOUT = 60_000
+
+
+def studio_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("gan-studio")]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    win = MainWindow(settings)
+    win.close_policy = "save"
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+    assert not studio_threads(), "a worker thread outlived the window"
+
+
+def wait_metrics(qtbot, win, predicate):
+    with qtbot.waitSignal(win.bridge.metricsArrived, timeout=TIMEOUT,
+                          check_params_cb=lambda ms: predicate(ms[-1])) as blocker:
+        pass
+    return blocker.args[0][-1]
+
+
+def choose(win, name):
+    win.select_preset(name)
+    assert win.config.name == name
+
+
+def test_opens_on_the_ring_ready_to_start(window):
+    assert window.config.name == "ring8"
+    assert window.start_action.isEnabled() and not window.pause_action.isEnabled()
+
+
+def test_train_pause_steer_step_export_fork_close(qtbot, window, tmp_path):
+    choose(window, "grid25")
+    choose(window, "ring8")
+    with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT,
+                          check_params_cb=lambda ms: ms[-1].step >= 50):
+        window.start_action.trigger()
+    # locked fields say why; live ones stay editable
+    assert not window.form.widgets["data.batch_size"].isEnabled()
+    assert "restart" in window.form.widgets["data.batch_size"].toolTip()
+    assert window.form.widgets["train.discriminator_steps"].isEnabled()
+
+    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT):
+        window.pause_action.trigger()
+    paused_at = window.bridge._trainer.step
+    with qtbot.waitSignals([window.bridge.paramChanged, window.bridge.paramChanged], timeout=TIMEOUT):
+        window.form.widgets["train.discriminator_steps"].setValue(3)
+        lr = window.form.widgets["optim.lr_d"]
+        lr.setText("0.0005")
+        lr.editingFinished.emit()
+    texts = [text for _, text in window.curves.markers]
+    assert texts == ["k 1→3", "lr_d 0.001→0.0005"]
+    assert all(step == paused_at for step, _ in window.curves.markers)
+
+    with qtbot.waitSignal(window.bridge.resumed, timeout=TIMEOUT):
+        window.pause_action.trigger()
+    last = wait_metrics(qtbot, window, lambda m: m.step > paused_at + 20)
+    assert last.values["k"] == 3 and last.values["lr_d"] == 5e-4
+
+    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT):
+        window.pause_action.trigger()
+    before = window.bridge._trainer.step
+    stepped = None
+    with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT) as blocker:
+        window.step_action.trigger()
+    assert blocker.args[0][-1].step == before + 1
+
+    out = tmp_path / "grid.png"
+    with qtbot.waitSignal(window.exportDone, timeout=TIMEOUT):
+        window.export("grid", out, count=16, seed=3, scale=2)
+    with Image.open(out) as img:
+        assert img.size == (768, 768)
+    csv_out = tmp_path / "curves.csv"
+    window.export("curves_csv", csv_out)
+    assert csv_out.read_text().splitlines()[0].startswith("step,d_loss,g_loss")
+
+    parent_dir = window.run_dir
+    with qtbot.waitSignal(window.bridge.finished, timeout=TIMEOUT):
+        window.fork_action.trigger()
+    assert window.curves.ghost is not None and window.curves.ghost.n > 0
+    window.form.widgets["optim.lr_g"].setText("0.0002")
+    window.form.widgets["optim.lr_g"].editingFinished.emit()
+    assert window.config.optim.lr_g == 2e-4
+    with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT):
+        window.start_action.trigger()
+    assert window.run_dir != parent_dir and "-fork-" in window.run_dir.name
+    first = wait_metrics(qtbot, window, lambda m: True)
+    assert first.step > before and first.values["lr_g"] == 2e-4
+
+
+def test_settings_and_last_preset_are_remembered(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    first = MainWindow(settings)
+    qtbot.addWidget(first)
+    choose(first, "painter")
+    first.close()
+    second = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(second)
+    assert second.config.name == "painter"
+    second.close()
+
+
+def test_bad_form_value_is_refused_in_one_sentence(window):
+    widget = window.form.widgets["optim.lr_d"]
+    widget.setText("-1")
+    widget.editingFinished.emit()
+    assert window.config.optim.lr_d == 1e-3
+    assert "optim.lr_d = -1" in window.statusBar().currentMessage()
+
+
+def test_dropping_an_image_folder_trains_on_it_and_counts_the_bad_file(qtbot, window, tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(event)
+    assert window.config.data.dataset == "folder" and window.config.data.path == str(folder)
+    window.config.set("batch_size", 4)
+    with qtbot.waitSignal(window.bridge.warning, timeout=TIMEOUT,
+                          check_params_cb=lambda text: "Skipped 1 of 7" in text):
+        window.start()
+    wait_metrics(qtbot, window, lambda m: m.step >= 2)
+    assert window.samples.latest is not None and window.samples.latest.kind == "images"
+
+
+def test_reopening_a_run_restores_curves_and_samples(qtbot, window):
+    choose(window, "painter")
+    window.config.set("train.steps", 60)
+    with qtbot.waitSignal(window.bridge.finished, timeout=TIMEOUT):
+        window.start()
+    run_dir = window.run_dir
+    window.open_run(run_dir)
+    assert window.curves.buffer.n == 3  # painter reports every 20 steps
+    assert [s for s, _ in window.samples.snapshots] == [0, 60]
+    assert window.resume_from.name == "step_0000060.pt"
+    window.config.set("train.steps", 80)
+    with qtbot.waitSignal(window.bridge.finished, timeout=TIMEOUT):
+        window.start()
+    assert window.run_dir == run_dir and window.curves.buffer.steps[window.curves.buffer.n - 1] == 80
+
+
+def test_scrubbing_and_clicking_a_curve_show_older_samples(qtbot, window):
+    window.config.set("train.steps", 150)
+    with qtbot.waitSignal(window.bridge.finished, timeout=TIMEOUT):
+        window.start()
+    panel = window.samples
+    assert [s for s, _ in panel.snapshots] == [0, 50, 100, 150]
+    panel.slider.setValue(0)
+    assert panel.label.text() == "step 0"
+    first = panel.current_picture().copy()
+    panel.slider.setValue(2)
+    assert panel.label.text() == "step 100"
+    assert not np.array_equal(first, panel.current_picture())
+    window.curves.stepClicked.emit(48)
+    assert panel.label.text() == "step 50"
