@@ -8,10 +8,15 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PIL import Image
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background="w", foreground="k")
+
+# Repainting plots (axes above all) holds the GIL on the GUI thread and so slows the training
+# thread; data arrive at any rate, but the curves repaint at most this often (bench/studio_overhead.py).
+CURVES_REDRAW_MS = 500
+SAMPLES_REDRAW_MS = 200
 
 PLOTS = (
     ("Losses", (("d_loss", "D loss", "#1f77b4"), ("g_loss", "G loss", "#ff7f0e"),
@@ -80,6 +85,10 @@ class CurvesPanel(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.items: dict[str, pg.PlotDataItem] = {}
         self.ghost_items: dict[str, pg.PlotDataItem] = {}
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(CURVES_REDRAW_MS)
+        self._redraw_timer.timeout.connect(self.redraw)
         first = None
         for row, (title, series) in enumerate(PLOTS):
             plot = self.layout_widget.addPlot(row=row, col=0, title=title)
@@ -124,7 +133,8 @@ class CurvesPanel(QWidget):
     def add_metrics(self, metrics: list) -> None:
         for m in metrics:
             self.buffer.append(m.step, m.values)
-        self.redraw()
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
 
     def add_marker(self, step: int, text: str) -> None:
         self.markers.append((step, text))
@@ -170,7 +180,13 @@ class CurvesPanel(QWidget):
                     row.append("" if not np.isfinite(value) else f"{value:.6g}")
                 writer.writerow(row)
 
+    def flush(self) -> None:
+        if self._redraw_timer.isActive():
+            self._redraw_timer.stop()
+            self.redraw()
+
     def write_png(self, path: Path) -> None:
+        self.flush()
         pixmap = self.layout_widget.grab()
         if not pixmap.save(str(path), "PNG"):
             raise OSError(f"could not write {path}")
@@ -193,6 +209,10 @@ class SamplesPanel(QWidget):
         super().__init__(parent)
         self.snapshots: list[tuple[int, Path | None]] = []
         self.latest = None
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(SAMPLES_REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._draw_latest)
         self.stack = QStackedWidget()
         self.image_widget = pg.GraphicsLayoutWidget()
         self.image_view = self.image_widget.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
@@ -252,8 +272,18 @@ class SamplesPanel(QWidget):
     def show_samples(self, samples) -> None:
         self.latest = samples
         self.add_snapshot(samples.step, samples.path)
-        if self.live:
-            self._draw_live(samples)
+        if self.live and not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def _draw_latest(self) -> None:
+        if self.live and self.latest is not None:
+            self._draw_live(self.latest)
+
+    def flush(self) -> None:
+        """Draw pending data now (used before exporting or grabbing the window)."""
+        if self._redraw_timer.isActive():
+            self._redraw_timer.stop()
+            self._draw_latest()
 
     def _draw_live(self, s) -> None:
         self.label.setText(f"step {s.step} (live)")

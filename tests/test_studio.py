@@ -179,3 +179,20 @@ def test_scrubbing_and_clicking_a_curve_show_older_samples(qtbot, window):
     assert not np.array_equal(first, panel.current_picture())
     window.curves.stepClicked.emit(48)
     assert panel.label.text() == "step 50"
+
+
+def test_bridge_signals_survive_many_emits():
+    """PySide6 6.12.0 corrupted refcounts on Signal(list) emits and crashed the studio; run it in a child."""
+    import subprocess
+    import sys
+    code = ("import os; os.environ['QT_QPA_PLATFORM']='offscreen'\n"
+            "from PySide6.QtWidgets import QApplication\n"
+            "from studio.bridge import EngineBridge\n"
+            "app = QApplication([]); b = EngineBridge(); got = []\n"
+            "b.metricsArrived.connect(got.append); b.warning.connect(got.append)\n"
+            "for i in range(20000):\n    b.metricsArrived.emit([i]); b.warning.emit('w')\n"
+            "print(len(got))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout.strip() == "40000"
