@@ -1,0 +1,116 @@
+"""Engine against a bare PyTorch loop: same models, data, batch, loss, k; steps/s side by side.
+
+    python bench/throughput.py [--quick] [--steps N] [--presets ring8,dcgan_fashion,wgan_gp_fashion]
+
+The bare loop is the few lines a person would write by hand. The engine runs the preset as
+configured (reports, samples, checkpoints into a temp run folder), so the ratio is what the
+engine's bookkeeping costs. Runs alternate (engine, bare, engine, bare, ...) and medians are
+compared, so a noisy machine hurts both sides alike. Uses CUDA when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.config import load_preset
+from engine.data import make_dataset
+from engine.data.images import DEBIAN_FASHION_MNIST
+from engine.losses import get_loss, gradient_penalty
+from engine.models import build_models
+from engine.trainer import Trainer, pick_device
+
+
+def bare_loop(config, dataset, steps: int, device) -> float:
+    """A hand-written GAN loop: k critic/discriminator steps, one generator step."""
+    torch.manual_seed(config.train.seed)
+    rng = torch.Generator(device=device).manual_seed(config.train.seed + 1)
+    G, D = build_models(config, dataset.shape, dataset.num_classes)
+    G, D = G.to(device), D.to(device)
+    o = config.optim
+    if o.optimizer_d == "rmsprop":
+        opt_g, opt_d = torch.optim.RMSprop(G.parameters(), lr=o.lr_g), torch.optim.RMSprop(D.parameters(), lr=o.lr_d)
+    else:
+        opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g))
+        opt_d = torch.optim.Adam(D.parameters(), lr=o.lr_d, betas=tuple(o.betas_d))
+    loss = get_loss(config.loss.name)
+    batch, nz = config.data.batch_size, config.model.noise_dim
+    start = time.perf_counter()
+    for _ in range(steps):
+        for _ in range(config.train.discriminator_steps):
+            real, _ = dataset.sample(batch, rng)
+            with torch.no_grad():
+                fake = G(torch.randn(batch, nz, generator=rng, device=device))
+            d_loss = loss.d_loss(D(real).logit, D(fake).logit, 1.0)
+            if loss.gradient_penalty:
+                d_loss = d_loss + config.loss.gp_weight * gradient_penalty(D, real, fake, None, rng)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            if loss.clips_weights:
+                with torch.no_grad():
+                    for p in D.parameters():
+                        p.clamp_(-config.loss.clip, config.loss.clip)
+        fake = G(torch.randn(batch, nz, generator=rng, device=device))
+        g_loss = loss.g_loss(D(fake).logit)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    g_loss.item()  # wait for the device
+    return steps / (time.perf_counter() - start)
+
+
+def engine_loop(config, dataset, steps: int, tmp: Path) -> float:
+    trainer = Trainer(config, run_dir=tmp, dataset=dataset)
+    start = time.perf_counter()
+    trainer.run(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--presets", default="ring8,dcgan_fashion,wgan_gp_fashion")
+    parser.add_argument("--steps", type=int, default=0, help="steps per run (default: per preset)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="finish in under a minute")
+    args = parser.parse_args()
+    device = pick_device("auto")
+    rows = []
+    for name in args.presets.split(","):
+        overrides = []
+        config = load_preset(name)
+        if config.data.dataset == "fashion_mnist" and not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            from conftest import make_fake_idx_dir
+            fake = make_fake_idx_dir(Path(tempfile.mkdtemp()) / "fake", n=2048)
+            overrides.append(f"data.path={str(fake)!r}")
+        config = load_preset(name, overrides)
+        low_dim = config.model.architecture == "mlp"
+        steps = args.steps or ((300 if args.quick else 1500) if low_dim else (10 if args.quick else 150))
+        repeat = 1 if args.quick else args.repeat
+        dataset = make_dataset(config).to(device)
+        engine_runs, bare_runs = [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(repeat):
+                engine_runs.append(engine_loop(config, dataset, steps, Path(tmp) / f"run{i}"))
+                bare_runs.append(bare_loop(config, dataset, steps, device))
+        engine, bare = float(np.median(engine_runs)), float(np.median(bare_runs))
+        rows.append((name, steps, engine, bare, engine / bare, engine_runs, bare_runs))
+    print(f"device {device}, torch {torch.__version__}, median of {1 if args.quick else args.repeat} alternating runs")
+    print(f"{'preset':20s}{'steps':>7s}{'engine steps/s':>16s}{'bare steps/s':>14s}{'engine/bare':>13s}")
+    for name, steps, engine, bare, ratio, engine_runs, bare_runs in rows:
+        print(f"{name:20s}{steps:7d}{engine:16.1f}{bare:14.1f}{ratio:13.3f}   runs: engine "
+              + " ".join(f"{v:.1f}" for v in engine_runs) + " | bare " + " ".join(f"{v:.1f}" for v in bare_runs))
+
+
+if __name__ == "__main__":
+    main()
