@@ -168,6 +168,9 @@ class CurvesPanel(QWidget):
                 self.stepClicked.emit(int(round(point.x())))
                 return
 
+    def set_dark(self, dark: bool) -> None:
+        set_widget_dark(self.layout_widget, list({id(p): p for p in self.plots.values()}.values()), dark)
+
     def write_csv(self, path: Path) -> None:
         names = SERIES + sorted(self.buffer.extra)
         with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -190,6 +193,17 @@ class CurvesPanel(QWidget):
         pixmap = self.layout_widget.grab()
         if not pixmap.save(str(path), "PNG"):
             raise OSError(f"could not write {path}")
+
+
+def set_widget_dark(widget, plots, dark: bool) -> None:
+    background, foreground = ("#1e1e1e", "#d0d0d0") if dark else ("w", "k")
+    widget.setBackground(background)
+    for plot in plots:
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            axis.setPen(foreground)
+            axis.setTextPen(foreground)
+        plot.titleLabel.setText(plot.titleLabel.text, color=foreground)
 
 
 def _field_lut() -> np.ndarray:
@@ -341,6 +355,10 @@ class SamplesPanel(QWidget):
         self.stack.setCurrentWidget(self.image_widget)
         self.image_item.setImage(picture, autoLevels=False, levels=(0, 255))
         self.label.setText(f"step {step}")
+
+    def set_dark(self, dark: bool) -> None:
+        set_widget_dark(self.image_widget, [], dark)
+        set_widget_dark(self.plot_widget, [self.plot_widget.getPlotItem()], dark)
 
     def current_picture(self) -> np.ndarray | None:
         return self.image_item.image if self.stack.currentWidget() is self.image_widget else None

@@ -166,6 +166,9 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        if str(self.settings.value("theme", "light")) == "dark":
+            self.dark_action.setChecked(True)
+            self.apply_theme(True)
         self._update_actions()
 
     # -- construction -----------------------------------------------------------------------
@@ -188,6 +191,10 @@ class MainWindow(QMainWindow):
         self.save_action = self._action("Save", "Ctrl+S", self.save, "Save a checkpoint now")
         self.open_action = self._action("Open…", "Ctrl+O", self.open_dialog, "Open a run folder or checkpoint")
         self.export_action = self._action("Export…", "Ctrl+E", self.export_dialog, "Export samples or curves")
+        self.rollback_action = self._action("Roll back", "Ctrl+Z", self.bridge.rollback,
+                                            "Restore the last good checkpoint of the paused run")
+        self.dark_action = self._action("Dark theme", "", self.apply_theme, "Switch between light and dark")
+        self.dark_action.setCheckable(True)
         toolbar = self.addToolBar("Run")
         toolbar.setObjectName("run-toolbar")
         for action in (self.start_action, self.pause_action, self.step_action, self.stop_action, self.fork_action):
@@ -199,8 +206,11 @@ class MainWindow(QMainWindow):
         for action in (self.open_action, self.save_action, self.export_action):
             menu.addAction(action)
         run_menu = self.menuBar().addMenu("&Run")
-        for action in (self.start_action, self.pause_action, self.step_action, self.stop_action, self.fork_action):
+        for action in (self.start_action, self.pause_action, self.step_action, self.stop_action, self.fork_action,
+                       self.rollback_action):
             run_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.dark_action)
 
     def _build_status(self):
         bar = self.statusBar()
@@ -365,6 +375,7 @@ class MainWindow(QMainWindow):
 
     # -- engine events --------------------------------------------------------------------------
     def on_started(self, event):
+        self._close_download_dialog()
         self.device_label.setText(event.device)
         self.step = event.step
         self._update_actions()
@@ -411,7 +422,32 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(why, 10000)
         self.form.set_config(self.config)
 
+    def apply_theme(self, dark: bool):
+        """Light or dark, for the widgets and the plots; remembered between launches."""
+        from PySide6.QtGui import QColor, QPalette
+        from PySide6.QtWidgets import QApplication
+        app = QApplication.instance()
+        if dark:
+            app.setStyle("Fusion")
+            palette = QPalette()
+            for role, colour in ((QPalette.Window, "#2b2b2b"), (QPalette.WindowText, "#e0e0e0"),
+                                 (QPalette.Base, "#1e1e1e"), (QPalette.AlternateBase, "#2b2b2b"),
+                                 (QPalette.Text, "#e0e0e0"), (QPalette.Button, "#3a3a3a"),
+                                 (QPalette.ButtonText, "#e0e0e0"), (QPalette.Highlight, "#2f65ca"),
+                                 (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#3a3a3a"),
+                                 (QPalette.ToolTipText, "#e0e0e0")):
+                palette.setColor(role, QColor(colour))
+            app.setPalette(palette)
+        else:
+            app.setPalette(app.style().standardPalette())
+        self.curves.set_dark(dark)
+        self.samples.set_dark(dark)
+        self.settings.setValue("theme", "dark" if dark else "light")
+
     def on_progress(self, event):
+        if event.task.startswith("Downloading"):
+            self._download_progress(event)
+            return
         if event.done >= event.total > 0:
             self.progress_bar.hide()
             return
@@ -420,7 +456,27 @@ class MainWindow(QMainWindow):
         self.progress_bar.setRange(0, max(event.total, 0))
         self.progress_bar.setValue(event.done if event.total else 0)
 
+    def _download_progress(self, event):
+        from PySide6.QtWidgets import QProgressDialog
+        if getattr(self, "download_dialog", None) is None:
+            self.download_dialog = QProgressDialog(self)
+            self.download_dialog.setWindowTitle("Downloading data")
+            self.download_dialog.setCancelButtonText("Stop the run")
+            self.download_dialog.canceled.connect(lambda: self.bridge.stop(save=False))
+            self.download_dialog.setMinimumDuration(0)
+        dialog = self.download_dialog
+        dialog.setLabelText(f"{event.task} ({event.done >> 20} of {event.total >> 20} MiB)"
+                            if event.total else f"{event.task} ({event.done >> 20} MiB)")
+        dialog.setRange(0, event.total if event.total else 0)
+        dialog.setValue(min(event.done, event.total) if event.total else 0)
+        dialog.show()
+
+    def _close_download_dialog(self):
+        if getattr(self, "download_dialog", None) is not None:
+            self.download_dialog.hide()
+
     def on_finished(self, event):
+        self._close_download_dialog()
         self.form.set_running(False)
         self._update_actions()
         if self.fork_parent is not None and self.resume_from is not None:
@@ -465,6 +521,7 @@ class MainWindow(QMainWindow):
         self.pause_action.setText("Resume" if running and paused else "Pause")
         self.stop_action.setEnabled(running)
         self.fork_action.setEnabled(running and paused)
+        self.rollback_action.setEnabled(running and paused)
         self.preset_list.setEnabled(not running)
         self.folder_button.setEnabled(not running)
 

@@ -196,3 +196,20 @@ def test_bridge_signals_survive_many_emits():
                             cwd=Path(__file__).resolve().parent.parent)
     assert result.returncode == 0, result.stderr[-500:]
     assert result.stdout.strip() == "40000"
+
+
+def test_dark_theme_is_remembered(qtbot, tmp_path):
+    path = str(tmp_path / "theme.ini")
+    first = MainWindow(QSettings(path, QSettings.IniFormat))
+    qtbot.addWidget(first)
+    first.dark_action.trigger()
+    from PySide6.QtWidgets import QApplication
+    assert QApplication.palette().window().color().lightness() < 100
+    first.close()
+    second = MainWindow(QSettings(path, QSettings.IniFormat))
+    qtbot.addWidget(second)
+    assert second.dark_action.isChecked()
+    assert QApplication.palette().window().color().lightness() < 100
+    second.dark_action.trigger()
+    assert QApplication.palette().window().color().lightness() > 150
+    second.close()
