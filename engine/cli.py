@@ -24,7 +24,8 @@ from engine import events as ev
 from engine.checkpoint import CheckpointError, load_checkpoint
 from engine.config import Config, ConfigError, apply_overrides, load_preset, preset_paths
 from engine.data import DataError, DownloadError
-from engine.images import make_grid, render_curves, render_points, save_png, scale_up, to_uint8_images
+from engine.images import save_png
+from engine.latent import latent_for, parse_assignments, render_samples
 
 USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError)
 
@@ -150,84 +151,6 @@ def cmd_train(args) -> int:
     if trainer.last_good_checkpoint:
         print(f"Last checkpoint: {trainer.last_good_checkpoint}")
     return 0
-
-
-def parse_assignments(items: list[str] | None, flag: str) -> dict[int, float]:
-    """'c1=0.7' -> {1: 0.7}; the letter is optional ('1=0.7')."""
-    out = {}
-    for item in items or []:
-        name, _, value = item.partition("=")
-        index_text = name.strip().lstrip("c")
-        try:
-            out[int(index_text)] = float(value)
-        except ValueError:
-            raise ConfigError(f"{flag} {item!r} is not code=value; write it like {flag} c0=3.") from None
-    return out
-
-
-def latent_for(trainer, n: int, seed: int, continuous: dict | None = None, categorical: dict | None = None,
-               label: int | None = None):
-    """The latent batch `sample` and the latent explorer both use: z from the seed, codes pinned."""
-    import torch.nn.functional as F
-
-    from engine.trainer import Latent
-
-    m = trainer.config.model
-    rng = torch.Generator().manual_seed(seed)
-    base = trainer._sample_latent(n, rng)
-    continuous = continuous or {}
-    categorical = categorical or {}
-    for index in continuous:
-        if not 0 <= index < m.info_continuous:
-            raise ConfigError(f"--code c{index} does not exist; this model has {m.info_continuous} continuous codes.")
-    for index, value in categorical.items():
-        if not 0 <= index < len(m.info_categorical):
-            raise ConfigError(f"--cat c{index} does not exist; this model has {len(m.info_categorical)} "
-                              f"categorical codes.")
-        if not (value.is_integer() and 0 <= value < m.info_categorical[index]):
-            raise ConfigError(f"--cat c{index}={value:g} is out of range; values are 0 to "
-                              f"{m.info_categorical[index] - 1}.")
-    cat_index = base.cat_index
-    if cat_index is not None:
-        for index, value in categorical.items():
-            cat_index[:, index] = int(value)
-    cont = base.continuous
-    if cont is not None:
-        for index, value in continuous.items():
-            cont[:, index] = value
-    parts = []
-    if cat_index is not None:
-        parts += [F.one_hot(cat_index[:, j], c).float() for j, c in enumerate(m.info_categorical)]
-    if cont is not None:
-        parts.append(cont)
-    labels = base.labels
-    if label is not None:
-        if not trainer.g_conditioned:
-            raise ConfigError("--label needs a conditional or AC-GAN model; this one takes no labels.")
-        if not 0 <= label < trainer.num_classes:
-            raise ConfigError(f"--label {label} is out of range; labels are 0 to {trainer.num_classes - 1}.")
-        labels = torch.full((n,), label, dtype=torch.long)
-    latent = Latent(base.z, torch.cat(parts, 1) if parts else None, cat_index, cont, labels)
-    for name in ("z", "codes", "cat_index", "continuous", "labels"):
-        value = getattr(latent, name)
-        if value is not None:
-            setattr(latent, name, value.to(trainer.device))
-    return latent
-
-
-def render_samples(trainer, fake: torch.Tensor) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(one picture of all samples, a picture per sample)."""
-    kind = trainer.dataset.kind
-    if kind == "images":
-        tiles = to_uint8_images(fake)
-        singles = [t if t.shape[2] == 3 else np.repeat(t, 3, axis=2) for t in tiles]
-        return make_grid(tiles), singles
-    points = fake.float().cpu().numpy()
-    if kind == "points":
-        picture = render_points(points, trainer.fixed_real, trainer.dataset.extent)
-        return picture, [picture]
-    xs = np.linspace(-1, 1, points.shape[1])
-    return render_curves(points, xs), [render_curves(points[i:i + 1], xs) for i in range(len(points))]
 
 
 def cmd_sample(args) -> int:

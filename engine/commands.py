@@ -55,3 +55,9 @@ class SampleNow(Command):
 class Rollback(Command):
     """Restore the last good checkpoint (after a NaN pause, say)."""
     pass
+
+
+@dataclass(frozen=True)
+class WatchGenerator(Command):
+    """Send GeneratorWeights now and on every sample step (on=True), or stop sending them."""
+    on: bool = True

@@ -51,6 +51,17 @@ class Samples(Event):
 
 
 @dataclass(frozen=True)
+class GeneratorWeights(Event):
+    """A CPU copy of the sampling generator (the EMA copy when there is one), for the latent
+    explorer; sent on sample steps while someone watches (commands.WatchGenerator)."""
+    step: int
+    config: dict
+    data_shape: tuple
+    num_classes: int
+    weights: dict  # name -> numpy array
+
+
+@dataclass(frozen=True)
 class Checkpointed(Event):
     step: int
     path: Path

@@ -28,6 +28,8 @@ def to_uint8_images(batch: torch.Tensor) -> np.ndarray:
 def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, pad_value: int = 40) -> np.ndarray:
     """N x H x W x C uint8 -> one H' x W' x 3 uint8 picture."""
     n, h, w, c = images.shape
+    if n == 1:  # a grid of one is the picture itself
+        return images[0] if c == 3 else np.repeat(images[0], 3, axis=2)
     columns = columns or max(1, math.ceil(math.sqrt(n)))
     rows = math.ceil(n / columns)
     grid = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, 3), pad_value, np.uint8)

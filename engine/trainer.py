@@ -107,6 +107,7 @@ class Trainer:
         self._last: dict = {}
         self._window_start = (time.perf_counter(), 0)
         self._force_report = False
+        self.watch_generator = False
 
         if resume is not None:
             self._restore(resume if isinstance(resume, dict) else load_checkpoint(resume))
@@ -378,6 +379,10 @@ class Trainer:
             self.emit_samples()
         elif isinstance(command, cmd.Rollback):
             self._rollback()
+        elif isinstance(command, cmd.WatchGenerator):
+            self.watch_generator = command.on
+            if command.on:
+                self.emit_generator_weights()
         else:
             self.emit(ev.CommandRejected(f"Unknown command {command!r}."))
 
@@ -502,7 +507,14 @@ class Trainer:
         if path is not None:
             save_png(path, picture)
         self.emit(event)
+        if self.watch_generator:
+            self.emit_generator_weights()
         return event
+
+    def emit_generator_weights(self) -> None:
+        weights = {name: tensor.detach().cpu().numpy().copy()
+                   for name, tensor in self.sample_generator().state_dict().items()}
+        self.emit(ev.GeneratorWeights(self.step, self.config.to_dict(), self.data_shape, self.num_classes, weights))
 
     # -- checkpoints ------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -597,14 +609,26 @@ def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
-def load_for_sampling(path: str | Path, device: str = "cpu") -> Trainer:
-    """A trainer restored from a checkpoint, for sampling (no data is loaded)."""
-    state = load_checkpoint(path)
+def load_for_sampling(path: str | Path | dict, device: str = "cpu") -> Trainer:
+    """A trainer restored from a checkpoint (a path or a loaded state), for sampling; no data is loaded."""
+    state = load_checkpoint(path) if not isinstance(path, dict) else path
     config = Config.from_dict(state["config"])
     config.train.device = device
     config.train.mixed_precision = False
     dataset = make_dataset(config) if config.data.dataset in LOW_DIM_DATASETS else _ShapeOnly(state)
     return Trainer(config, run_dir=None, resume=state, dataset=dataset)
+
+
+def sampler_from_weights(event: ev.GeneratorWeights, device: str = "cpu") -> Trainer:
+    """A sampling-only trainer whose sampling generator holds the weights of a GeneratorWeights event."""
+    config = Config.from_dict(event.config)
+    config.train.device = device
+    config.train.mixed_precision = False
+    state = {"data_shape": list(event.data_shape), "num_classes": event.num_classes}
+    dataset = make_dataset(config) if config.data.dataset in LOW_DIM_DATASETS else _ShapeOnly(state)
+    trainer = Trainer(config, run_dir=None, dataset=dataset)
+    trainer.sample_generator().load_state_dict({k: torch.from_numpy(v) for k, v in event.weights.items()})
+    return trainer
 
 
 class _ShapeOnly:

@@ -26,6 +26,7 @@ class EngineBridge(QObject):
     started = Signal(object)  # ev.Started
     metricsArrived = Signal(list)  # [ev.Metrics, ...] in step order
     samplesArrived = Signal(object)  # newest ev.Samples
+    generatorWeights = Signal(object)  # newest ev.GeneratorWeights (for the latent explorer)
     paramChanged = Signal(object)  # ev.ParamChanged
     paused = Signal(object)  # ev.Paused
     resumed = Signal(object)
@@ -43,6 +44,7 @@ class EngineBridge(QObject):
         self._lock = threading.Lock()
         self._metrics: list = []
         self._samples = None
+        self._weights = None
         self._others: list = []
         self._thread: threading.Thread | None = None
         self._trainer = None
@@ -61,6 +63,8 @@ class EngineBridge(QObject):
                 self._metrics.append(event)
             elif isinstance(event, ev.Samples):
                 self._samples = event
+            elif isinstance(event, ev.GeneratorWeights):
+                self._weights = event
             else:
                 self._others.append(event)
 
@@ -131,6 +135,9 @@ class EngineBridge(QObject):
     def rollback(self):
         self.send(cmd.Rollback())
 
+    def watch_generator(self, on: bool = True):
+        self.send(cmd.WatchGenerator(on))
+
     def join(self, timeout: float = 30.0) -> bool:
         """Wait for the worker to end (after stop()); True when no thread is left."""
         if self._thread is not None:
@@ -144,6 +151,7 @@ class EngineBridge(QObject):
         with self._lock:
             metrics, self._metrics = self._metrics, []
             samples, self._samples = self._samples, None
+            weights, self._weights = self._weights, None
             others, self._others = self._others, []
         for event in others:
             self._dispatch(event)
@@ -151,6 +159,8 @@ class EngineBridge(QObject):
             self.metricsArrived.emit(metrics)
         if samples is not None:
             self.samplesArrived.emit(samples)
+        if weights is not None:
+            self.generatorWeights.emit(weights)
         if not self.running and self._thread is not None:
             self._thread = None
             self._timer.stop()

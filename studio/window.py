@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QDockWid
 from engine.config import Config, ConfigError, live_keys, load_preset, preset_paths, resolve_key
 from engine.paths import runs_dir
 from studio.bridge import EngineBridge
+from studio.explorer import ExplorerPanel
 from studio.form import ConfigForm
 from studio.views import CurvesPanel, SamplesPanel
 
@@ -150,6 +151,20 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(dock, settings_dock)
         dock.raise_()
 
+        self.explorer = ExplorerPanel()
+        self.explorer.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.explorer.sheetShown.connect(self.show_sheet)
+        self._pending_gif: Path | None = None
+        self.explorer.worker.framesReady.connect(self._frames_ready)
+        interpolate_button = QPushButton("Interpolate two bookmarks → GIF…")
+        interpolate_button.clicked.connect(self.interpolate_to_gif)
+        self.explorer.layout().addWidget(interpolate_button)
+        self.explorer_dock = QDockWidget("Latent explorer", self)
+        self.explorer_dock.setObjectName("explorer-dock")
+        self.explorer_dock.setWidget(self.explorer)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.explorer_dock)
+        self.explorer_dock.hide()
+
         self._build_actions()
         self._build_status()
         self._connect_bridge()
@@ -229,6 +244,7 @@ class MainWindow(QMainWindow):
         b.started.connect(self.on_started)
         b.metricsArrived.connect(self.on_metrics)
         b.samplesArrived.connect(self.samples.show_samples)
+        b.generatorWeights.connect(lambda event: self.explorer.load_weights(event, self.run_dir))
         b.paramChanged.connect(self.on_param_changed)
         b.paused.connect(self.on_paused)
         b.resumed.connect(lambda e: self._update_actions())
@@ -338,8 +354,59 @@ class MainWindow(QMainWindow):
         self.run_dir = run_dir
         self.clock.start()
         self.bridge.start(self.config, run_dir, resume=resume, paused=paused)
+        if self.steerable(self.config):
+            self.bridge.watch_generator(True)
+            self.explorer_dock.show()
         self.form.set_running(True)
         self.statusBar().showMessage(f"Run folder: {run_dir}", 8000)
+
+    @staticmethod
+    def steerable(config: Config) -> bool:
+        m = config.model
+        return bool(m.info_categorical or m.info_continuous or m.conditional or m.auxiliary_classifier)
+
+    def show_sheet(self, sheet: np.ndarray):
+        """Show a traversal sheet with a button to save it as PNG."""
+        from studio.explorer import to_pixmap
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Traversal sheet")
+        layout = QVBoxLayout(dialog)
+        label = QLabel()
+        label.setPixmap(to_pixmap(sheet, 640))
+        layout.addWidget(label)
+        buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Close)
+        buttons.accepted.connect(lambda: self._save_picture(sheet, "traversal.png"))
+        buttons.rejected.connect(dialog.close)
+        layout.addWidget(buttons)
+        self.sheet_dialog = dialog
+        dialog.open()
+
+    def _save_picture(self, picture: np.ndarray, default: str):
+        from engine.images import save_png
+        path, _ = QFileDialog.getSaveFileName(self, "Save", default, "PNG (*.png)")
+        if path:
+            save_png(Path(path), picture)
+            self.statusBar().showMessage(f"Saved {path}", 8000)
+
+    def interpolate_to_gif(self):
+        name, _ = QFileDialog.getSaveFileName(self, "Save interpolation", "interpolation.gif", "GIF (*.gif)")
+        if name and self.explorer.interpolate_selected():
+            self._pending_gif = Path(name)
+
+    def _frames_ready(self, frames: list):
+        if self._pending_gif is not None:
+            path, self._pending_gif = self._pending_gif, None
+            self.save_interpolation(frames, path)
+
+    def save_interpolation(self, frames: list, path: Path):
+        from PIL import Image
+
+        from engine.checkpoint import atomic_write
+        images = [Image.fromarray(np.kron(f, np.ones((4, 4, 1), np.uint8)) if f.shape[0] < 128 else f)
+                  for f in frames]
+        atomic_write(Path(path), lambda handle: images[0].save(handle, format="GIF", save_all=True,
+                                                               append_images=images[1:], duration=80, loop=0))
+        self.exportDone.emit(str(path))
 
     def toggle_pause(self):
         if not self.bridge.running:
@@ -569,6 +636,9 @@ class MainWindow(QMainWindow):
             self.samples._scrubbed(len(self.samples.snapshots) - 1)
         self.resume_from = latest_checkpoint(run_dir)
         self.fork_parent = None
+        if self.resume_from is not None and self.steerable(config):
+            self.explorer.load_checkpoint(self.resume_from, run_dir)
+            self.explorer_dock.show()
         self.description.setText(f"Opened run {run_dir.name}; press Start to continue it.")
 
     def export_dialog(self):
@@ -656,6 +726,7 @@ class MainWindow(QMainWindow):
             self.bridge.join(60)
         for thread in self._export_threads:
             thread.join(60)
+        self.explorer.close()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()
