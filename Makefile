@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean venv
+.PHONY: run test bench evaluator clean venv
 
 venv: $(STAMP)
 
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py --quick
+
+evaluator: $(STAMP)
+	$(BIN)/gan-studio evaluator
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -33,6 +33,9 @@ def atomic_write(path: Path, write) -> Path:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any saved file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -27,7 +27,9 @@ from engine.data import DataError, DownloadError
 from engine.images import save_png
 from engine.latent import latent_for, parse_assignments, render_samples
 
-USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError)
+from engine.metrics.evaluator import EvaluatorError
+
+USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError, EvaluatorError)
 
 
 class ProgressBar:
@@ -175,6 +177,36 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    """Quality metrics for a checkpoint (the same ones the studio plots while training)."""
+    from engine.metrics.live import QualityProbe
+    from engine.trainer import Trainer
+
+    state = load_checkpoint(args.checkpoint)
+    config = Config.from_dict(state["config"])
+    config.train.device = args.device or "cpu"
+    config.train.mixed_precision = False
+    config.train.metrics_samples = args.n
+    config.train.metrics_every = 0
+    trainer = Trainer(config, run_dir=None, resume=state)
+    probe = QualityProbe(trainer)
+    if not probe.enabled:
+        raise ConfigError(f"No quality metrics are defined for data.dataset = {config.data.dataset!r} "
+                          f"({config.data.image_size}px, {config.data.channels} channels); they exist for ring8, "
+                          f"grid25, painter and 28x28 Fashion-MNIST.")
+    values = probe.compute(probe.snapshot(trainer))
+    print(f"{Path(args.checkpoint).name}: step {state['step']}, {args.n} samples")
+    for name, value in values.items():
+        print(f"  {name:18s} {value:.4f}")
+    return 0
+
+
+def cmd_evaluator(args) -> int:
+    from engine.metrics.evaluator import train_evaluator
+    train_evaluator(epochs=args.epochs)
+    return 0
+
+
 def cmd_presets(args) -> int:
     for path in preset_paths():
         try:
@@ -222,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--cat", action="append", metavar="cI=VALUE", help="pin categorical code I")
     sample.add_argument("--label", type=int, help="class label for conditional models")
     sample.add_argument("--device", help="cpu (default), cuda or mps")
+    evaluate = verbs.add_parser("eval", help="quality metrics of a checkpoint")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--n", type=int, default=2500, help="generated samples to measure")
+    evaluate.add_argument("--device", help="cpu (default), cuda or mps")
+    evaluator = verbs.add_parser("evaluator", help="train the Fashion-MNIST evaluator shipped in resources/")
+    evaluator.add_argument("--epochs", type=int, default=3)
     verbs.add_parser("presets", help="list the presets")
     return parser
 
@@ -230,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verb is None:
         return launch_studio()
-    handler = {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets}[args.verb]
+    handler = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "evaluator": cmd_evaluator,
+               "presets": cmd_presets}[args.verb]
     try:
         return handler(args)
     except USER_ERRORS as exc:

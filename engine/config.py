@@ -94,6 +94,9 @@ class TrainConfig:
     sample_every: int = _f(100, "steps between sample snapshots", min=1)
     checkpoint_every: int = _f(1000, "steps between checkpoints", min=1)
     sample_count: int = _f(64, "size of the fixed noise batch used for samples", min=1, max=4096)
+    metrics_every: int = _f(500, "steps between quality measurements (modes, Fréchet distance, ...); 0: off", min=0)
+    metrics_samples: int = _f(1000, "generated samples per quality measurement (2-D mixtures: use 2500)",
+                              min=10, max=20000)
 
 
 @dataclass

@@ -28,8 +28,10 @@ class Started(Event):
 
 @dataclass(frozen=True)
 class Metrics(Event):
+    """Scalars at a step; group 'train' comes every report, 'quality' from the metrics thread."""
     step: int
     values: dict
+    group: str = "train"
 
 
 @dataclass(frozen=True)

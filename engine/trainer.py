@@ -8,9 +8,10 @@ and never in the middle of one. A paused trainer blocks on the queue.
 from __future__ import annotations
 
 import json
-import math
 import queue
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -108,6 +109,13 @@ class Trainer:
         self._window_start = (time.perf_counter(), 0)
         self._force_report = False
         self.watch_generator = False
+        self._file_lock = threading.Lock()
+        self.quality = None
+        if self.config.train.metrics_every:
+            from engine.metrics.live import QualityProbe
+            probe = QualityProbe(self)
+            self.quality = probe if probe.enabled else None
+        self._metrics_pool: ThreadPoolExecutor | None = None
 
         if resume is not None:
             self._restore(resume if isinstance(resume, dict) else load_checkpoint(resume))
@@ -299,15 +307,19 @@ class Trainer:
                     self.emit_samples()
                 if self.run_dir and self.step % self.config.train.checkpoint_every == 0:
                     self.save_checkpoint()
+                if self.quality is not None and self.step % self.config.train.metrics_every == 0:
+                    self.measure_quality()
             reason = "stopped" if self.stop_requested else "done"
             if self.run_dir and (reason == "done" or self.save_on_stop) and self._weights_finite():
                 if self.last_good_checkpoint is None or self._checkpoint_step(self.last_good_checkpoint) != self.step:
                     self.save_checkpoint()
             if reason == "done" and self.step % self.config.train.sample_every:
                 self.emit_samples()
+            self._finish_quality()
             self.emit(ev.Finished(self.step, reason))
             return reason
         except Exception as exc:  # the worker must never die silently
+            self._finish_quality()
             message = f"Training failed at step {self.step}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             self.emit(ev.Failed(message.rstrip(": "), traceback.format_exc(), self.step))
             return "failed"
@@ -448,10 +460,36 @@ class Trainer:
         if self.step > start_step and elapsed > 0:
             values["steps_per_sec"] = (self.step - start_step) / elapsed
         self._window_start = (now, self.step)
-        self.emit(ev.Metrics(self.step, values))
+        self._publish(ev.Metrics(self.step, values))
+
+    def _publish(self, event: ev.Metrics) -> None:
+        self.emit(event)
         if self.run_dir:
-            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"step": self.step, **values}) + "\n")
+            row = {"step": event.step, **event.values}
+            if event.group != "train":
+                row["group"] = event.group
+            with self._file_lock, open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    def measure_quality(self) -> None:
+        """Snapshot now (training thread); compute on the metrics thread; publish when done."""
+        snap = self.quality.snapshot(self)
+        step, probe = self.step, self.quality
+        if self._metrics_pool is None:
+            self._metrics_pool = ThreadPoolExecutor(1, thread_name_prefix="gan-studio-metrics")
+
+        def work():
+            try:
+                self._publish(ev.Metrics(step, probe.compute(snap), group="quality"))
+            except Exception as exc:  # a failed measurement must not stop training
+                self.emit(ev.Warning(f"Quality metrics failed at step {step}: {exc}"))
+
+        self._metrics_pool.submit(work)
+
+    def _finish_quality(self) -> None:
+        if self._metrics_pool is not None:
+            self._metrics_pool.shutdown(wait=True)
+            self._metrics_pool = None
 
     def sample_generator(self) -> torch.nn.Module:
         return self.ema if self.ema is not None else self.generator
@@ -615,6 +653,7 @@ def load_for_sampling(path: str | Path | dict, device: str = "cpu") -> Trainer:
     config = Config.from_dict(state["config"])
     config.train.device = device
     config.train.mixed_precision = False
+    config.train.metrics_every = 0
     dataset = make_dataset(config) if config.data.dataset in LOW_DIM_DATASETS else _ShapeOnly(state)
     return Trainer(config, run_dir=None, resume=state, dataset=dataset)
 
@@ -624,6 +663,7 @@ def sampler_from_weights(event: ev.GeneratorWeights, device: str = "cpu") -> Tra
     config = Config.from_dict(event.config)
     config.train.device = device
     config.train.mixed_precision = False
+    config.train.metrics_every = 0
     state = {"data_shape": list(event.data_shape), "num_classes": event.num_classes}
     dataset = make_dataset(config) if config.data.dataset in LOW_DIM_DATASETS else _ShapeOnly(state)
     trainer = Trainer(config, run_dir=None, dataset=dataset)

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSlider, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background="w", foreground="k")
 
@@ -105,6 +105,16 @@ class CurvesPanel(QWidget):
                 self.items[name] = plot.plot(pen=pg.mkPen(colour, width=1.5), name=label)
                 self.plots[name] = plot
             plot.scene().sigMouseClicked.connect(self._clicked)
+        # quality measurements (modes captured, Fréchet distance, ...) come from the metrics thread
+        self.quality = SeriesBuffer()
+        self.quality_plot = self.layout_widget.addPlot(row=len(PLOTS), col=0, title="Quality")
+        self.quality_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.quality_plot.setXLink(first)
+        self.quality_item = self.quality_plot.plot(pen=pg.mkPen("#9467bd", width=1.5), symbol="o", symbolSize=5,
+                                                   symbolBrush="#9467bd")
+        self.quality_choice = QComboBox()
+        self.quality_choice.setToolTip("Which quality measurement the bottom plot shows")
+        self.quality_choice.currentTextChanged.connect(lambda _text: self.redraw())
         self.smoothing = QSlider(Qt.Horizontal)
         self.smoothing.setRange(1, 50)
         self.smoothing.setValue(1)
@@ -116,6 +126,8 @@ class CurvesPanel(QWidget):
         controls.addWidget(QLabel("smoothing"))
         controls.addWidget(self.smoothing, 1)
         controls.addWidget(self.log_scale)
+        controls.addWidget(QLabel("quality"))
+        controls.addWidget(self.quality_choice)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.layout_widget, 1)
@@ -124,6 +136,8 @@ class CurvesPanel(QWidget):
     def clear(self, keep_as_ghost: bool = False) -> None:
         self.ghost = self.buffer if keep_as_ghost else None
         self.buffer = SeriesBuffer()
+        self.quality = SeriesBuffer()
+        self.quality_choice.clear()
         for item in self._marker_items:
             item.getViewBox().removeItem(item) if item.getViewBox() else None
         self._marker_items.clear()
@@ -132,7 +146,13 @@ class CurvesPanel(QWidget):
 
     def add_metrics(self, metrics: list) -> None:
         for m in metrics:
-            self.buffer.append(m.step, m.values)
+            if getattr(m, "group", "train") == "quality":
+                self.quality.append(m.step, m.values)
+                for name in m.values:
+                    if self.quality_choice.findText(name) < 0:
+                        self.quality_choice.addItem(name)
+            else:
+                self.buffer.append(m.step, m.values)
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
@@ -156,6 +176,12 @@ class CurvesPanel(QWidget):
                     y = np.where(y > 0, y, np.nan)
                 item.setData(store.steps[: store.n], y, connect="finite")
 
+        name = self.quality_choice.currentText()
+        if name and self.quality.n:
+            self.quality_item.setData(self.quality.steps[: self.quality.n], self.quality.series(name), connect="finite")
+        else:
+            self.quality_item.setData([], [])
+
     def _set_log(self, on: bool) -> None:
         for plot in {id(p): p for p in self.plots.values()}.values():
             plot.setLogMode(y=on)
@@ -169,7 +195,8 @@ class CurvesPanel(QWidget):
                 return
 
     def set_dark(self, dark: bool) -> None:
-        set_widget_dark(self.layout_widget, list({id(p): p for p in self.plots.values()}.values()), dark)
+        set_widget_dark(self.layout_widget, list({id(p): p for p in self.plots.values()}.values())
+                        + [self.quality_plot], dark)
 
     def write_csv(self, path: Path) -> None:
         names = SERIES + sorted(self.buffer.extra)

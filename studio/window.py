@@ -449,7 +449,10 @@ class MainWindow(QMainWindow):
 
     def on_metrics(self, metrics: list):
         self.curves.add_metrics(metrics)
-        last = metrics[-1]
+        train = [m for m in metrics if m.group == "train"]
+        if not train:
+            return
+        last = train[-1]
         self.step = last.step
         self.step_label.setText(f"step {last.step}")
         if "steps_per_sec" in last.values:
@@ -623,7 +626,7 @@ class MainWindow(QMainWindow):
         if metrics_file.is_file():
             from engine.events import Metrics
             rows = [json.loads(line) for line in metrics_file.read_text(encoding="utf-8").splitlines() if line]
-            self.curves.add_metrics([Metrics(r.pop("step"), r) for r in rows])
+            self.curves.add_metrics([Metrics(r.pop("step"), r, r.pop("group", "train")) for r in rows])
         changes = run_dir / "changes.jsonl"
         if changes.is_file():
             for line in changes.read_text(encoding="utf-8").splitlines():

@@ -1,0 +1,80 @@
+"""Quality measured while training: the trainer takes a snapshot on its own thread (a forward
+pass of G on a fixed noise batch, and for InfoGAN one of D's Q head on fixed real images), and
+the numbers are computed on a separate metrics thread, so training only pauses for the snapshot."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.data import synthetic
+
+
+class QualityProbe:
+    def __init__(self, trainer):
+        c = trainer.config
+        self.n = c.train.metrics_samples
+        self.kind = None
+        name = c.data.dataset
+        if name in ("ring8", "grid25"):
+            self.kind = "mixture"
+            self.centres = trainer.dataset.centres.cpu().numpy()
+            self.std = trainer.dataset.std
+        elif name == "painter":
+            self.kind = "painter"
+        elif name == "fashion_mnist" and trainer.data_shape == (1, 28, 28):
+            from engine.metrics.evaluator import EvaluatorError, load_evaluator
+            try:
+                load_evaluator()
+                self.kind = "images"
+            except EvaluatorError:
+                self.kind = None
+        rng = torch.Generator(device=trainer.device).manual_seed(c.train.seed + 4)
+        self.latent = trainer._sample_latent(self.n, torch.Generator().manual_seed(c.train.seed + 5))
+        for field in ("z", "codes", "labels"):
+            value = getattr(self.latent, field)
+            if value is not None:
+                setattr(self.latent, field, value.to(trainer.device))
+        self.real = self.real_labels = None
+        self.info = bool(c.model.info_categorical) and trainer.num_classes > 0 and trainer.dataset.kind == "images"
+        if self.kind == "images" or self.info:
+            real, labels = trainer.dataset.sample(self.n, rng)
+            self.real, self.real_labels = real, labels
+        self.enabled = self.kind is not None or self.info
+
+    @torch.no_grad()
+    def snapshot(self, trainer) -> dict:
+        """Runs on the training thread: just the forward passes, copied to the CPU."""
+        fake = trainer.generate(self.latent).float().cpu()
+        snap = {"fake": fake}
+        if self.info:
+            d = trainer.discriminator
+            was_training = d.training
+            d.eval()
+            try:
+                q = torch.cat([d(chunk).q for chunk in self.real.split(500)])
+            finally:
+                d.train(was_training)
+            snap["code"] = q[:, : trainer.config.model.info_categorical[0]].argmax(1).cpu().numpy()
+            snap["categories"] = trainer.config.model.info_categorical[0]
+        return snap
+
+    def compute(self, snap: dict) -> dict:
+        """Runs on the metrics thread."""
+        from engine.metrics.lowdim import mixture_quality, painter_quality
+        values = {}
+        fake = snap["fake"]
+        if self.kind == "mixture":
+            q = mixture_quality(fake.numpy(), self.centres, self.std)
+            values.update(modes_captured=float(q["modes_captured"]), high_quality=q["high_quality"])
+        elif self.kind == "painter":
+            q = painter_quality(fake.numpy())
+            values.update(valid_share=q["valid_share"], a_distance=q["a_distance"])
+        elif self.kind == "images":
+            from engine.metrics.images import image_quality
+            values.update(image_quality(self.real, fake))
+        if "code" in snap:
+            from engine.metrics.matching import matched_accuracy
+            classes = max(snap["categories"], int(self.real_labels.max()) + 1)
+            values["code_accuracy"] = matched_accuracy(snap["code"], self.real_labels.cpu().numpy(), classes)
+        return values

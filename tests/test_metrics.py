@@ -1,0 +1,131 @@
+"""Quality metrics against cases with known answers, live in the metrics stream, and from `gan-studio eval`."""
+import itertools
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from engine import events as ev
+from engine.cli import main as cli
+from engine.data import synthetic
+from engine.data.images import DEBIAN_FASHION_MNIST, load_idx_dataset
+from engine.metrics import mixture_quality, painter_quality
+from engine.metrics import evaluator as evaluator_module
+from engine.metrics.images import class_histogram, frechet_distance, image_quality, precision_recall
+from engine.metrics.matching import best_assignment, matched_accuracy
+from helpers import quick
+
+HAVE_FASHION = (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+@pytest.mark.parametrize("make", [synthetic.ring8, synthetic.grid25])
+def test_real_mixture_samples_cover_every_mode(make):
+    data = make()
+    real, _ = data.sample(2500, torch.Generator().manual_seed(0))
+    q = mixture_quality(real.numpy(), data.centres.numpy(), data.std)
+    assert q["modes_captured"] == len(data.centres)
+    assert q["high_quality"] > 0.98  # a 2-D Gaussian puts 1 − e^(−9/2) ≈ 98.9 % within 3σ
+
+
+def test_a_generator_stuck_on_one_mode_captures_one():
+    data = synthetic.ring8()
+    one_mode = data.centres[3].numpy() + 0.01 * np.random.default_rng(0).standard_normal((2500, 2))
+    q = mixture_quality(one_mode, data.centres.numpy(), data.std)
+    assert q["modes_captured"] == 1 and q["high_quality"] == 1.0
+    far = np.zeros((2500, 2))  # the centre of the ring is 2 away from every mode
+    assert mixture_quality(far, data.centres.numpy(), data.std)["high_quality"] == 0.0
+
+
+def test_painter_metrics_know_real_curves_from_flat_lines():
+    real, _ = synthetic.PainterCurves().sample(1000, torch.Generator().manual_seed(0))
+    good = painter_quality(real.numpy())
+    assert good["valid_share"] == 1.0 and good["a_distance"] < 0.05 and good["fit_rmse"] < 1e-5
+    flat = painter_quality(np.zeros((1000, 15)))
+    assert flat["valid_share"] == 0.0 and flat["a_distance"] > 0.5
+
+
+def test_hungarian_matching_is_optimal_and_accuracy_ignores_label_names():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        cost = rng.random((5, 5))
+        match = best_assignment(cost)
+        best = min(sum(cost[i, p[i]] for i in range(5)) for p in itertools.permutations(range(5)))
+        assert cost[np.arange(5), match].sum() == pytest.approx(best)
+    truth = rng.integers(0, 10, 2000)
+    assert matched_accuracy(rng.permutation(10)[truth], truth) == 1.0
+    assert matched_accuracy(rng.integers(0, 10, 2000), truth, 10) < 0.2
+
+
+def test_frechet_and_precision_recall_on_gaussians():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((1000, 8)), rng.standard_normal((1000, 8))
+    assert frechet_distance(a, b) < 0.3
+    assert frechet_distance(a, b + 3.0) == pytest.approx(72.0, rel=0.1)  # |Δμ|² = 8·9
+    precision, recall = precision_recall(a, b)
+    assert precision > 0.8 and recall > 0.8
+    narrow = 0.1 * rng.standard_normal((1000, 8))
+    precision, recall = precision_recall(a, narrow)
+    assert precision > 0.9 and recall < 0.3  # the classic collapse signature
+
+
+def test_class_kl_raises_the_alarm_for_a_collapsed_generator():
+    even = np.eye(10)[np.arange(1000) % 10]
+    assert class_histogram(even) == {"class_coverage": 1.0, "class_kl": 0.0, "collapse_alarm": 0.0}
+    collapsed = class_histogram(np.eye(10)[np.zeros(1000, dtype=int)])
+    assert collapsed["class_kl"] == pytest.approx(np.log(10)) and collapsed["collapse_alarm"] == 1.0
+
+
+@pytest.mark.skipif(not HAVE_FASHION, reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+def test_evaluator_metrics_on_real_noise_and_one_class():
+    card = json.loads(evaluator_module.CARD.read_text())
+    assert card["test_accuracy"] > 0.85
+    images, labels = load_idx_dataset("fashion_mnist", train=False)
+    x = images.float() / 127.5 - 1
+    real_vs_real = image_quality(x[:1000], x[1000:2000])
+    real_vs_noise = image_quality(x[:1000], torch.rand(1000, 1, 28, 28) * 2 - 1)
+    one_class = image_quality(x[:1000], x[2000:6000][labels[2000:6000] == 1][:1000])
+    assert real_vs_real["frechet_distance"] < 20 < 20 * 20 < real_vs_noise["frechet_distance"]
+    assert real_vs_real["precision"] > 0.8 and real_vs_real["recall"] > 0.8
+    assert real_vs_real["collapse_alarm"] == 0.0 and one_class["collapse_alarm"] == 1.0
+    assert one_class["recall"] < 0.3
+
+
+def test_a_tampered_evaluator_is_refused(tmp_path, monkeypatch):
+    weights = tmp_path / "evaluator_fashion_mnist.pt"
+    shutil.copy(evaluator_module.WEIGHTS, weights)
+    shutil.copy(evaluator_module.CARD, tmp_path / "evaluator_fashion_mnist.json")
+    with open(weights, "ab") as handle:
+        handle.write(b"x")
+    monkeypatch.setattr(evaluator_module, "WEIGHTS", weights)
+    monkeypatch.setattr(evaluator_module, "CARD", tmp_path / "evaluator_fashion_mnist.json")
+    monkeypatch.setattr(evaluator_module, "_cached", None)
+    with pytest.raises(evaluator_module.EvaluatorError, match="checksum"):
+        evaluator_module.load_evaluator()
+
+
+def test_quality_arrives_in_the_metrics_stream_and_the_run_log(tmp_path):
+    trainer, events = quick("ring8", "metrics_every=50", run_dir=tmp_path / "run")
+    trainer.run(150)
+    quality = [e for e in events.of(ev.Metrics) if e.group == "quality"]
+    assert [q.step for q in quality] == [50, 100, 150]
+    assert set(quality[0].values) == {"modes_captured", "high_quality"}
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r.get("group") == "quality"] == [50, 100, 150]
+
+
+def test_infogan_code_accuracy_is_measured_live(fake_fashion):
+    trainer, events = quick("infogan_fashion", "metrics_every=5", "metrics_samples=200", "batch_size=16",
+                            fake_dir=fake_fashion)
+    trainer.run(5)
+    quality = [e for e in events.of(ev.Metrics) if e.group == "quality"][0]
+    assert 0.0 < quality.values["code_accuracy"] <= 1.0
+
+
+def test_eval_prints_the_metrics_of_a_checkpoint(tmp_path, capsys):
+    assert cli(["train", "ring8", "--steps", "20", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert cli(["eval", str(tmp_path / "run" / "checkpoints" / "step_0000020.pt"), "--n", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "modes_captured" in out and "high_quality" in out and "step 20" in out
