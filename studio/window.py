@@ -620,6 +620,10 @@ class MainWindow(QMainWindow):
             return
         self.config, self.run_dir = config, run_dir
         self.form.set_config(config)
+        self.preset_list.blockSignals(True)
+        matches = self.preset_list.findItems(config.name, Qt.MatchExactly)
+        self.preset_list.setCurrentItem(matches[0] if matches else None)
+        self.preset_list.blockSignals(False)
         self.curves.clear()
         self.samples.clear()
         metrics_file = run_dir / "metrics.jsonl"
