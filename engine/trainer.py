@@ -283,6 +283,8 @@ class Trainer:
         total = steps if steps is not None else self.config.train.steps
         try:
             self.emit(ev.Started(self.step, str(self.device), self.run_dir, self.config.to_dict()))
+            if self.config.train.mixed_precision and not self.amp:
+                self.emit(ev.Warning(f"Mixed precision needs CUDA; training in float32 on {self.device}."))
             if self.run_dir and self.last_good_checkpoint is None:
                 self.save_checkpoint()
             self.emit_samples()

@@ -129,3 +129,15 @@ def test_nan_pauses_and_rollback_restores(tmp_path):
     trainer.commands.put(cmd.Resume())
     thread.join(60)
     assert events.of(ev.Finished)[-1].step == 20
+
+
+def test_tricks_compose_and_instance_noise_anneals():
+    trainer, events = quick("ring8", "label_smoothing=0.1", "instance_noise=0.5", "instance_noise_anneal_steps=20",
+                            "ema_decay=0.9", "mixed_precision=true", "report_every=5")
+    assert trainer.run(25) == "done"
+    noise = [m.values["instance_noise"] for m in events.of(ev.Metrics) if m.group == "train"]
+    assert noise == sorted(noise, reverse=True) and noise[0] > 0.3 and noise[-1] == 0.0
+    assert any("Mixed precision needs CUDA" in w.text for w in events.of(ev.Warning))
+    ema = torch.cat([p.flatten() for p in trainer.ema.parameters()])
+    live = torch.cat([p.flatten() for p in trainer.generator.parameters()])
+    assert not torch.equal(ema, live)  # samples come from the smoothed copy
