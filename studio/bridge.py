@@ -1,6 +1,8 @@
 """The one adapter between the engine and Qt.
 
-The bridge owns the worker thread that runs a Trainer. The trainer's `emit` only appends
+The bridge owns the worker that runs a Trainer: by default a child process (engine.worker)
+read by one reader thread here, so the training loop never competes with the window for the
+interpreter lock; `use_process=False` runs the trainer on a thread instead. The trainer's `emit` only appends
 to buffers under a lock (cheap, any thread); a GUI timer at ~30 Hz drains the buffers on
 the main thread and turns them into Qt signals: scalars accumulate, the newest sample
 snapshot wins. Commands go the other way onto the trainer's queue. The GUI never
@@ -9,6 +11,8 @@ touches a model or an optimiser.
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import threading
 import traceback
 from pathlib import Path
@@ -39,8 +43,12 @@ class EngineBridge(QObject):
     failed = Signal(object)  # ev.Failed
     runningChanged = Signal(bool)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, use_process: bool = True):
         super().__init__(parent)
+        self.use_process = use_process
+        self._process = None
+        self._commands = None
+        self._ended = False  # the current run has finished or failed (its worker may still be exiting)
         self._lock = threading.Lock()
         self._metrics: list = []
         self._samples = None
@@ -84,25 +92,72 @@ class EngineBridge(QObject):
             self._pending.clear()
         trainer.run()
 
+    def _read(self, process, events) -> None:
+        """Forward the child's events into the buffers until it ends, or report how it died."""
+        finished = False
+        while True:
+            try:
+                event = events.get(timeout=0.5)
+            except queue.Empty:
+                if process.is_alive():
+                    continue
+                try:
+                    event = events.get(timeout=0.5)  # anything still in the pipe
+                except queue.Empty:
+                    event = None
+                if event is None:
+                    if not finished:
+                        code = process.exitcode
+                        self._emit(ev.Failed(
+                            f"The training process stopped unexpectedly (exit code {code}); the checkpoints "
+                            f"already written are intact.", ""))
+                    break
+            if event is None:
+                break
+            finished = finished or isinstance(event, (ev.Finished, ev.Failed))
+            self._emit(event)
+        process.join(10)
+
     # -- GUI side ---------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._ended and self._thread.is_alive()
 
     def start(self, config: Config, run_dir: Path, resume=None, paused: bool = False) -> None:
         if self.running:
             raise RuntimeError("a run is already going")
+        self._reap(timeout=10)  # the previous run's worker, if it is still exiting
+        self._ended = False
+        self._announced_end = False
         self.run_dir = Path(run_dir)
         self.is_paused = paused
         self._trainer = None
         self._pending = [cmd.Pause()] if paused else []
-        self._thread = threading.Thread(target=self._work, args=(config.copy(), self.run_dir, resume),
-                                        name="gan-studio-trainer", daemon=True)
+        if self.use_process:
+            from engine.worker import run_in_process
+            context = multiprocessing.get_context("spawn")
+            events, self._commands = context.Queue(), context.Queue()
+            for command in self._pending:
+                self._commands.put(command)
+            self._pending = []
+            self._process = context.Process(
+                target=run_in_process, name="gan-studio-training", daemon=True,
+                args=(config.to_dict(), self.run_dir, str(resume) if resume else None, events, self._commands))
+            self._process.start()
+            self._thread = threading.Thread(target=self._read, args=(self._process, events),
+                                            name="gan-studio-reader", daemon=True)
+        else:
+            self._thread = threading.Thread(target=self._work, args=(config.copy(), self.run_dir, resume),
+                                            name="gan-studio-trainer", daemon=True)
         self._thread.start()
         self._timer.start()
         self.runningChanged.emit(True)
 
     def send(self, command: cmd.Command) -> None:
+        if self.use_process:
+            if self.running and self._commands is not None:
+                self._commands.put(command)
+            return
         with self._lock:
             if self._trainer is not None:
                 self._trainer.commands.put(command)
@@ -119,9 +174,7 @@ class EngineBridge(QObject):
         self.send(cmd.Step(n))
 
     def stop(self, save: bool = True):
-        self.send(cmd.Stop(save=save))
-        if self.is_paused:
-            pass  # the paused trainer is blocked on its queue and wakes up for Stop
+        self.send(cmd.Stop(save=save))  # a paused trainer blocks on its queue and wakes up for this
 
     def set(self, name: str, value):
         self.send(cmd.Set(name, value))
@@ -139,13 +192,20 @@ class EngineBridge(QObject):
         self.send(cmd.WatchGenerator(on))
 
     def join(self, timeout: float = 30.0) -> bool:
-        """Wait for the worker to end (after stop()); True when no thread is left."""
+        """Wait for the worker to end (after stop()); True when no thread or process is left."""
+        self._reap(timeout)
+        self._tick()
+        return self._thread is None
+
+    def _reap(self, timeout: float) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
-        done = not self.running
-        if done:
-            self._tick()
-        return done
+        if self._process is not None:
+            self._process.join(timeout)
+            if self._process.is_alive():  # it ignored Stop for too long: it must not outlive the window
+                self._process.kill()
+                self._process.join(5)
+            self._process = None
 
     def _tick(self) -> None:
         with self._lock:
@@ -153,18 +213,28 @@ class EngineBridge(QObject):
             samples, self._samples = self._samples, None
             weights, self._weights = self._weights, None
             others, self._others = self._others, []
-        for event in others:
-            self._dispatch(event)
+        # scalars and pictures first: a Finished among the others must come after the last of them
         if metrics:
             self.metricsArrived.emit(metrics)
         if samples is not None:
             self.samplesArrived.emit(samples)
         if weights is not None:
             self.generatorWeights.emit(weights)
-        if not self.running and self._thread is not None:
-            self._thread = None
-            self._timer.stop()
+        for event in others:
+            self._dispatch(event)
+        if self._thread is None:
+            return
+        if not self._thread.is_alive():
+            self._ended = True
+        if self._ended and not self._announced_end:
+            self._announced_end = True
             self.runningChanged.emit(False)
+        if not self._thread.is_alive():  # nothing more can arrive
+            self._thread = None
+            if self._process is not None and not self._process.is_alive():
+                self._process.join()
+                self._process = None
+            self._timer.stop()
 
     def _dispatch(self, event: ev.Event) -> None:
         if isinstance(event, ev.Started):
@@ -189,6 +259,8 @@ class EngineBridge(QObject):
         elif isinstance(event, ev.RolledBack):
             self.rolledBack.emit(event)
         elif isinstance(event, ev.Failed):
+            self._ended = True
             self.failed.emit(event)
         elif isinstance(event, ev.Finished):
+            self._ended = True
             self.finished.emit(event)

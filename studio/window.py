@@ -730,7 +730,7 @@ class MainWindow(QMainWindow):
                     return
                 policy = "save" if answer == QMessageBox.Save else "discard"
             self.bridge.stop(save=policy == "save")
-            self.bridge.join(60)
+        self.bridge.join(60)  # also reaps a run that just finished and is still exiting
         for thread in self._export_threads:
             thread.join(60)
         self.explorer.close()

@@ -61,9 +61,9 @@ def test_train_pause_steer_step_export_fork_close(qtbot, window, tmp_path):
     assert "restart" in window.form.widgets["data.batch_size"].toolTip()
     assert window.form.widgets["train.discriminator_steps"].isEnabled()
 
-    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT) as blocker:
         window.pause_action.trigger()
-    paused_at = window.bridge._trainer.step
+    paused_at = blocker.args[0].step
     with qtbot.waitSignals([window.bridge.paramChanged, window.bridge.paramChanged], timeout=TIMEOUT):
         window.form.widgets["train.discriminator_steps"].setValue(3)
         lr = window.form.widgets["optim.lr_d"]
@@ -78,9 +78,9 @@ def test_train_pause_steer_step_export_fork_close(qtbot, window, tmp_path):
     last = wait_metrics(qtbot, window, lambda m: m.step > paused_at + 20)
     assert last.values["k"] == 3 and last.values["lr_d"] == 5e-4
 
-    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT) as blocker:
         window.pause_action.trigger()
-    before = window.bridge._trainer.step
+    before = blocker.args[0].step
     stepped = None
     with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT) as blocker:
         window.step_action.trigger()
@@ -213,3 +213,21 @@ def test_dark_theme_is_remembered(qtbot, tmp_path):
     second.dark_action.trigger()
     assert QApplication.palette().window().color().lightness() > 150
     second.close()
+
+
+def test_a_killed_training_process_is_reported_and_its_checkpoints_stay_intact(qtbot, window):
+    import os
+    import signal
+
+    from engine.checkpoint import load_checkpoint
+    window.config.set("checkpoint_every", 20)
+    with qtbot.waitSignal(window.bridge.checkpointed, timeout=TIMEOUT,
+                          check_params_cb=lambda e: e.step >= 20):
+        window.start()
+    with qtbot.waitSignal(window.bridge.failed, timeout=TIMEOUT) as blocker:
+        os.kill(window.bridge._process.pid, signal.SIGKILL)
+    assert "stopped unexpectedly" in blocker.args[0].message
+    assert window.last_message_box is not None and "stopped unexpectedly" in window.last_message_box.text()
+    for path in (window.run_dir / "checkpoints").glob("step_*.pt"):
+        assert load_checkpoint(path)["step"] >= 0
+    assert not window.bridge.running and window.start_action.isEnabled()
