@@ -113,6 +113,7 @@ class CurvesPanel(QWidget):
         self.quality_item = self.quality_plot.plot(pen=pg.mkPen("#9467bd", width=1.5), symbol="o", symbolSize=5,
                                                    symbolBrush="#9467bd")
         self.quality_choice = QComboBox()
+        self.quality_choice.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.quality_choice.setToolTip("Which quality measurement the bottom plot shows")
         self.quality_choice.currentTextChanged.connect(lambda _text: self.redraw())
         self.smoothing = QSlider(Qt.Horizontal)

@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
         if item is None or self.bridge.running or not item.data(Qt.UserRole):
             return
         self.config = load_preset(item.data(Qt.UserRole))
+        self.explorer_dock.setVisible(self.steerable(self.config))
         self.description.setText(self.config.description)
         self.form.set_config(self.config)
         self.resume_from = None
@@ -357,6 +358,8 @@ class MainWindow(QMainWindow):
         if self.steerable(self.config):
             self.bridge.watch_generator(True)
             self.explorer_dock.show()
+        else:
+            self.explorer_dock.hide()
         self.form.set_running(True)
         self.statusBar().showMessage(f"Run folder: {run_dir}", 8000)
 
