@@ -80,19 +80,29 @@ def latent_for(trainer, n: int, seed: int, continuous: dict | None = None, categ
     return latent
 
 
+def render_picture(kind: str, samples: np.ndarray, real: np.ndarray | None = None, extent=None) -> np.ndarray:
+    """One picture of a batch: a grid of images (N x H x W x C uint8), a scatter of 2-D points over
+    the real ones, or painter curves inside their valid band."""
+    if kind == "images":
+        return make_grid(samples)
+    if kind == "points":
+        return render_points(samples, real, extent)
+    return render_curves(samples, np.linspace(-1, 1, samples.shape[1]))
+
+
+def as_arrays(kind: str, fake: torch.Tensor) -> np.ndarray:
+    return to_uint8_images(fake) if kind == "images" else fake.float().cpu().numpy()
+
+
 def render_samples(trainer, fake: torch.Tensor) -> tuple[np.ndarray, list[np.ndarray]]:
     """(one picture of all samples, a picture per sample)."""
     kind = trainer.dataset.kind
-    if kind == "images":
-        tiles = to_uint8_images(fake)
-        singles = [t if t.shape[2] == 3 else np.repeat(t, 3, axis=2) for t in tiles]
-        return make_grid(tiles), singles
-    points = fake.float().cpu().numpy()
+    samples = as_arrays(kind, fake)
+    extent = getattr(trainer.dataset, "extent", None)
+    whole = render_picture(kind, samples, trainer.fixed_real, extent)
     if kind == "points":
-        picture = render_points(points, trainer.fixed_real, trainer.dataset.extent)
-        return picture, [picture]
-    xs = np.linspace(-1, 1, points.shape[1])
-    return render_curves(points, xs), [render_curves(points[i:i + 1], xs) for i in range(len(points))]
+        return whole, [whole]
+    return whole, [render_picture(kind, samples[i:i + 1], trainer.fixed_real, extent) for i in range(len(samples))]
 
 
 @dataclass

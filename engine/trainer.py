@@ -25,7 +25,8 @@ from engine import events as ev
 from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from engine.config import LOW_DIM_DATASETS, Config, ConfigError, aliases, live_keys, resolve_key, to_toml
 from engine.data import make_dataset
-from engine.images import make_grid, render_curves, render_points, save_png, to_uint8_images
+from engine.images import save_png
+from engine.latent import as_arrays, render_picture
 from engine.losses import get_loss, gradient_penalty
 from engine.models import build_models
 
@@ -526,24 +527,17 @@ class Trainer:
         return out.view(FIELD_RESOLUTION, FIELD_RESOLUTION).cpu().numpy()
 
     def emit_samples(self) -> ev.Samples:
-        fake = self.generate(self.fixed)
-        path = (self.run_dir / "samples" / f"step_{self.step:07d}.png") if self.run_dir else None
         kind = self.dataset.kind
+        samples = as_arrays(kind, self.generate(self.fixed))
+        path = (self.run_dir / "samples" / f"step_{self.step:07d}.png") if self.run_dir else None
+        extent = getattr(self.dataset, "extent", None)
+        picture = render_picture(kind, samples, self.fixed_real, extent)
         if kind == "images":
-            tiles = to_uint8_images(fake)
-            grid = make_grid(tiles)
-            event = ev.Samples(self.step, kind, images=tiles, grid=grid, path=path)
-            picture = grid
+            event = ev.Samples(self.step, kind, images=samples, grid=picture, path=path)
         else:
-            points = fake.float().cpu().numpy()
-            if kind == "points":
-                field = self.discriminator_field(self.dataset.extent)
-                picture = render_points(points, self.fixed_real, self.dataset.extent)
-            else:
-                field = None
-                picture = render_curves(points, np.linspace(-1, 1, points.shape[1]))
-            event = ev.Samples(self.step, kind, points=points, real=self.fixed_real, field=field,
-                               extent=tuple(self.dataset.extent), grid=picture, path=path)
+            field = self.discriminator_field(extent) if kind == "points" else None
+            event = ev.Samples(self.step, kind, points=samples, real=self.fixed_real, field=field,
+                               extent=tuple(extent), grid=picture, path=path)
         if path is not None:
             save_png(path, picture)
         self.emit(event)
@@ -652,25 +646,28 @@ def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
 def load_for_sampling(path: str | Path | dict, device: str = "cpu") -> Trainer:
     """A trainer restored from a checkpoint (a path or a loaded state), for sampling; no data is loaded."""
     state = load_checkpoint(path) if not isinstance(path, dict) else path
-    config = Config.from_dict(state["config"])
-    config.train.device = device
-    config.train.mixed_precision = False
-    config.train.metrics_every = 0
+    config = _sampling_config(state["config"], device)
     dataset = make_dataset(config) if config.data.dataset in LOW_DIM_DATASETS else _ShapeOnly(state)
     return Trainer(config, run_dir=None, resume=state, dataset=dataset)
 
 
 def sampler_from_weights(event: ev.GeneratorWeights, device: str = "cpu") -> Trainer:
     """A sampling-only trainer whose sampling generator holds the weights of a GeneratorWeights event."""
-    config = Config.from_dict(event.config)
-    config.train.device = device
-    config.train.mixed_precision = False
-    config.train.metrics_every = 0
+    config = _sampling_config(event.config, device)
     state = {"data_shape": list(event.data_shape), "num_classes": event.num_classes}
     dataset = make_dataset(config) if config.data.dataset in LOW_DIM_DATASETS else _ShapeOnly(state)
     trainer = Trainer(config, run_dir=None, dataset=dataset)
     trainer.sample_generator().load_state_dict({k: torch.from_numpy(v) for k, v in event.weights.items()})
     return trainer
+
+
+def _sampling_config(config_dict: dict, device: str) -> Config:
+    """A run's config for drawing samples only: on the given device, float32, no quality metrics."""
+    config = Config.from_dict(config_dict)
+    config.train.device = device
+    config.train.mixed_precision = False
+    config.train.metrics_every = 0
+    return config
 
 
 class _ShapeOnly:
