@@ -41,11 +41,6 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, 
     return grid
 
 
-def scale_up(picture: np.ndarray, min_side: int = 256) -> np.ndarray:
-    factor = max(1, math.ceil(min_side / max(1, min(picture.shape[:2]))))
-    return picture.repeat(factor, 0).repeat(factor, 1) if factor > 1 else picture
-
-
 def render_points(points: np.ndarray, real: np.ndarray | None, extent, size: int = 384) -> np.ndarray:
     img = Image.new("RGB", (size, size), (255, 255, 255))
     draw = ImageDraw.Draw(img)

@@ -1,8 +1,8 @@
 """The one adapter between the engine and Qt.
 
-The bridge owns the worker that runs a Trainer: by default a child process (engine.worker)
-read by one reader thread here, so the training loop never competes with the window for the
-interpreter lock; `use_process=False` runs the trainer on a thread instead. The trainer's `emit` only appends
+The bridge owns the worker that runs a Trainer: a child process (engine.worker) read by one
+reader thread here, so the training loop never competes with the window for the interpreter
+lock (a thread did: bench/studio_overhead.py measured the window costing half of ring8's speed). The trainer's `emit` only appends
 to buffers under a lock (cheap, any thread); a GUI timer at ~30 Hz drains the buffers on
 the main thread and turns them into Qt signals: scalars accumulate, the newest sample
 snapshot wins. Commands go the other way onto the trainer's queue. The GUI never
@@ -14,7 +14,6 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-import traceback
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -22,6 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine import commands as cmd
 from engine import events as ev
 from engine.config import Config
+from engine.worker import run_in_process
 
 TICK_MS = 33
 
@@ -43,9 +43,8 @@ class EngineBridge(QObject):
     failed = Signal(object)  # ev.Failed
     runningChanged = Signal(bool)
 
-    def __init__(self, parent=None, use_process: bool = True):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self.use_process = use_process
         self._process = None
         self._commands = None
         self._ended = False  # the current run has finished or failed (its worker may still be exiting)
@@ -55,8 +54,6 @@ class EngineBridge(QObject):
         self._weights = None
         self._others: list = []
         self._thread: threading.Thread | None = None
-        self._trainer = None
-        self._pending: list = []  # commands sent before the trainer exists
         self.is_paused = False
         self.run_dir: Path | None = None
         self.device = ""
@@ -64,7 +61,7 @@ class EngineBridge(QObject):
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
 
-    # -- worker side: called on the training thread -----------------------------------
+    # -- reader side: called on the reader thread ---------------------------------------
     def _emit(self, event: ev.Event) -> None:
         with self._lock:
             if isinstance(event, ev.Metrics):
@@ -75,22 +72,6 @@ class EngineBridge(QObject):
                 self._weights = event
             else:
                 self._others.append(event)
-
-    def _work(self, config: Config, run_dir: Path, resume) -> None:
-        from engine.trainer import Trainer
-        try:
-            trainer = Trainer(config, run_dir=run_dir, emit=self._emit, resume=resume)
-        except Exception as exc:  # bad data, bad checkpoint: reported, never raised into Qt
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self._emit(ev.Failed(first, traceback.format_exc()))
-            self._emit(ev.Finished(0, "failed"))
-            return
-        with self._lock:
-            self._trainer = trainer
-            for command in self._pending:
-                trainer.commands.put(command)
-            self._pending.clear()
-        trainer.run()
 
     def _read(self, process, events) -> None:
         """Forward the child's events into the buffers until it ends, or report how it died."""
@@ -131,38 +112,23 @@ class EngineBridge(QObject):
         self._announced_end = False
         self.run_dir = Path(run_dir)
         self.is_paused = paused
-        self._trainer = None
-        self._pending = [cmd.Pause()] if paused else []
-        if self.use_process:
-            from engine.worker import run_in_process
-            context = multiprocessing.get_context("spawn")
-            events, self._commands = context.Queue(), context.Queue()
-            for command in self._pending:
-                self._commands.put(command)
-            self._pending = []
-            self._process = context.Process(
-                target=run_in_process, name="gan-studio-training", daemon=True,
-                args=(config.to_dict(), self.run_dir, str(resume) if resume else None, events, self._commands))
-            self._process.start()
-            self._thread = threading.Thread(target=self._read, args=(self._process, events),
-                                            name="gan-studio-reader", daemon=True)
-        else:
-            self._thread = threading.Thread(target=self._work, args=(config.copy(), self.run_dir, resume),
-                                            name="gan-studio-trainer", daemon=True)
+        context = multiprocessing.get_context("spawn")  # no fork: the parent holds Qt and threads
+        events, self._commands = context.Queue(), context.Queue()
+        if paused:
+            self._commands.put(cmd.Pause())
+        self._process = context.Process(
+            target=run_in_process, name="gan-studio-training", daemon=True,
+            args=(config.to_dict(), self.run_dir, str(resume) if resume else None, events, self._commands))
+        self._process.start()
+        self._thread = threading.Thread(target=self._read, args=(self._process, events),
+                                        name="gan-studio-reader", daemon=True)
         self._thread.start()
         self._timer.start()
         self.runningChanged.emit(True)
 
     def send(self, command: cmd.Command) -> None:
-        if self.use_process:
-            if self.running and self._commands is not None:
-                self._commands.put(command)
-            return
-        with self._lock:
-            if self._trainer is not None:
-                self._trainer.commands.put(command)
-            elif self.running:
-                self._pending.append(command)
+        if self.running and self._commands is not None:
+            self._commands.put(command)
 
     def pause(self):
         self.send(cmd.Pause())

@@ -117,6 +117,3 @@ class ConfigForm(QWidget):
             help_text = field_spec(key).metadata.get("help", "")
             widget.setToolTip(RESTART_TIP if locked else help_text)
             widget.setProperty("live", key in live)
-
-    def focus_key(self, key: str) -> None:
-        self.widgets[key].setFocus(Qt.OtherFocusReason)

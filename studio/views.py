@@ -321,11 +321,6 @@ class SamplesPanel(QWidget):
         if self.live and self.latest is not None:
             self._draw_live(self.latest)
 
-    def flush(self) -> None:
-        """Draw pending data now (used before exporting or grabbing the window)."""
-        if self._redraw_timer.isActive():
-            self._redraw_timer.stop()
-            self._draw_latest()
 
     def _draw_live(self, s) -> None:
         self.label.setText(f"step {s.step} (live)")
