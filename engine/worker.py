@@ -5,13 +5,32 @@ the training loop and the window from competing for one interpreter lock."""
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 import traceback
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def stop_when_orphaned(commands, stopped: threading.Event) -> None:
+    """If the window's process dies (killed, crashed), stop training and save a checkpoint, so an
+    orphan never trains on unseen and nothing since the last checkpoint is lost."""
+    from engine import commands as cmd
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    while not stopped.wait(PARENT_CHECK_SECONDS):
+        if not parent.is_alive():
+            commands.put(cmd.Stop(save=True))
+            return
 
 
 def run_in_process(config_dict: dict, run_dir, resume, events, commands) -> None:
     from engine import events as ev
     from engine.config import Config
     from engine.trainer import Trainer
+    stopped = threading.Event()
+    threading.Thread(target=stop_when_orphaned, args=(commands, stopped), daemon=True).start()
     try:
         try:
             trainer = Trainer(Config.from_dict(config_dict), run_dir=run_dir, emit=events.put, resume=resume)
@@ -23,6 +42,10 @@ def run_in_process(config_dict: dict, run_dir, resume, events, commands) -> None
         trainer.commands = commands
         trainer.run()
     finally:
-        events.put(None)  # end of stream
+        stopped.set()
+        parent = multiprocessing.parent_process()
+        if parent is not None and not parent.is_alive():
+            events.cancel_join_thread()  # nobody reads the pipe any more: don't wait to flush it
+        else:
+            events.put(None)  # end of stream
         events.close()
-        events.join_thread()

@@ -231,3 +231,41 @@ def test_a_killed_training_process_is_reported_and_its_checkpoints_stay_intact(q
     for path in (window.run_dir / "checkpoints").glob("step_*.pt"):
         assert load_checkpoint(path)["step"] >= 0
     assert not window.bridge.running and window.start_action.isEnabled()
+
+
+def test_training_stops_and_saves_when_the_window_process_dies(tmp_path):
+    """Kill the process that owns the bridge: its training child must save a checkpoint and exit."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from engine.config import load_preset\n"
+        "from studio.bridge import EngineBridge\n"
+        "if __name__ == '__main__':\n"
+        "    app = QApplication([]); bridge = EngineBridge()\n"
+        "    bridge.metricsArrived.connect(lambda ms: (print(bridge._process.pid, flush=True), os._exit(9)))\n"
+        "    config = load_preset('ring8', ['checkpoint_every=1000000'])\n"
+        "    QTimer.singleShot(0, lambda: bridge.start(config, sys.argv[1]))\n"
+        "    app.exec()\n")
+    script = tmp_path / "owner.py"
+    script.write_text(code)
+    run_dir = tmp_path / "run"
+    owner = subprocess.run([sys.executable, str(script), str(run_dir)], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert owner.returncode == 9, owner.stderr[-800:]
+    child = int(owner.stdout.split()[0])
+    waiter = threading.Event()
+    for _ in range(600):  # the orphan notices within a second, then saves and exits
+        if not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text().lower():
+            break
+        waiter.wait(0.1)
+    else:
+        os.kill(child, 9)
+        raise AssertionError("the training process outlived its window")
+    saved = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+    from engine.checkpoint import load_checkpoint
+    assert load_checkpoint(saved[-1])["step"] > 0  # more than the initial step-0 checkpoint
