@@ -269,3 +269,18 @@ def test_training_stops_and_saves_when_the_window_process_dies(tmp_path):
     saved = sorted((run_dir / "checkpoints").glob("step_*.pt"))
     from engine.checkpoint import load_checkpoint
     assert load_checkpoint(saved[-1])["step"] > 0  # more than the initial step-0 checkpoint
+
+
+def test_a_nan_pause_offers_a_roll_back_that_reaches_the_engine(qtbot, window):
+    from engine import events as ev
+    with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT):
+        window.start()
+    reason = "NaN or Inf in G's loss at step 7; training is paused — lower a learning rate or roll back."
+    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT):
+        window.bridge._emit(ev.Paused(7, reason=reason))  # as the engine reports it
+    box = window.last_message_box
+    assert box.text() == "NaN or Inf in G's loss at step 7." and box.detailedText() == reason
+    roll_back = [b for b in box.buttons() if b.text() == "Roll back"][0]
+    with qtbot.waitSignal(window.bridge.rolledBack, timeout=TIMEOUT) as blocker:
+        roll_back.click()
+    assert blocker.args[0].step == 0  # the run's first checkpoint
