@@ -72,12 +72,7 @@ def latent_for(trainer, n: int, seed: int, continuous: dict | None = None, categ
         if not 0 <= label < trainer.num_classes:
             raise ConfigError(f"--label {label} is out of range; labels are 0 to {trainer.num_classes - 1}.")
         labels = torch.full((n,), label, dtype=torch.long)
-    latent = Latent(base.z, torch.cat(parts, 1) if parts else None, cat_index, cont, labels)
-    for name in ("z", "codes", "cat_index", "continuous", "labels"):
-        value = getattr(latent, name)
-        if value is not None:
-            setattr(latent, name, value.to(trainer.device))
-    return latent
+    return Latent(base.z, torch.cat(parts, 1) if parts else None, cat_index, cont, labels).to(trainer.device)
 
 
 def render_picture(kind: str, samples: np.ndarray, real: np.ndarray | None = None, extent=None) -> np.ndarray:
@@ -193,7 +188,7 @@ def interpolate(trainer, a: LatentPoint, b: LatentPoint, frames: int = 24) -> li
 def _stack(latents):
     from engine.trainer import Latent
     cat = lambda name: None if getattr(latents[0], name) is None else torch.cat([getattr(l, name) for l in latents])
-    return Latent(cat("z"), cat("codes"), cat("cat_index"), cat("continuous"), cat("labels"))
+    return Latent(**{name: cat(name) for name in Latent.FIELDS})
 
 
 def load_bookmarks(run_dir: Path) -> list[LatentPoint]:

@@ -49,8 +49,17 @@ def pick_device(want: str) -> torch.device:
 class Latent:
     """What G is fed: noise z, InfoGAN codes (one-hot categories, continuous values), labels."""
 
+    FIELDS = ("z", "codes", "cat_index", "continuous", "labels")
+
     def __init__(self, z, codes=None, cat_index=None, continuous=None, labels=None):
         self.z, self.codes, self.cat_index, self.continuous, self.labels = z, codes, cat_index, continuous, labels
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def to(self, device) -> "Latent":
+        """The same latent with every tensor on `device`."""
+        return Latent(**{name: None if value is None else value.to(device) for name, value in self.as_dict().items()})
 
 
 class Trainer:
@@ -167,12 +176,7 @@ class Trainer:
             labels = (torch.arange(n, device=device) % self.num_classes if fixed
                       else torch.randint(0, self.num_classes, (n,), generator=rng, device=device))
         latent = Latent(z, codes, cat_index, continuous, labels)
-        if fixed:
-            for name in ("z", "codes", "cat_index", "continuous", "labels"):
-                value = getattr(latent, name)
-                if value is not None:
-                    setattr(latent, name, value.to(self.device))
-        return latent
+        return latent.to(self.device) if fixed else latent
 
     # -- one step -------------------------------------------------------------------
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
@@ -552,7 +556,6 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------
     def state_dict(self) -> dict:
-        fixed = {name: getattr(self.fixed, name) for name in ("z", "codes", "cat_index", "continuous", "labels")}
         return {
             "step": self.step,
             "config": self.config.to_dict(),
@@ -564,7 +567,7 @@ class Trainer:
             "scaler_g": self.scaler_g.state_dict(),
             "scaler_d": self.scaler_d.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "train": self.rng.get_state().cpu()},
-            "fixed": {k: (v.cpu() if v is not None else None) for k, v in fixed.items()},
+            "fixed": self.fixed.to("cpu").as_dict(),
             "data_shape": list(self.data_shape),
             "num_classes": self.num_classes,
         }
@@ -613,9 +616,7 @@ class Trainer:
         self._apply_hyperparameters()
         torch.set_rng_state(state["rng"]["torch"])
         self.rng.set_state(state["rng"]["train"].to(self.rng.get_state().device))
-        fixed = state["fixed"]
-        for name, value in fixed.items():
-            setattr(self.fixed, name, value.to(self.device) if value is not None else None)
+        self.fixed = Latent(**state["fixed"]).to(self.device)
         self.step = int(state["step"])
 
     def _rollback(self) -> None:

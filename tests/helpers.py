@@ -40,8 +40,5 @@ def quick(name, *overrides, fake_dir=None, run_dir=None, **kwargs):
 
 
 def generated(trainer, n=2500, seed=123):
-    latent = trainer._sample_latent(n, torch.Generator().manual_seed(seed))
-    for name in ("z", "codes", "labels"):
-        if getattr(latent, name) is not None:
-            setattr(latent, name, getattr(latent, name).to(trainer.device))
+    latent = trainer._sample_latent(n, torch.Generator().manual_seed(seed)).to(trainer.device)
     return trainer.generate(latent).float().cpu().numpy()

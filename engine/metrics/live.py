@@ -30,11 +30,7 @@ class QualityProbe:
             except EvaluatorError:
                 self.kind = None
         rng = torch.Generator(device=trainer.device).manual_seed(c.train.seed + 4)
-        self.latent = trainer._sample_latent(self.n, torch.Generator().manual_seed(c.train.seed + 5))
-        for field in ("z", "codes", "labels"):
-            value = getattr(self.latent, field)
-            if value is not None:
-                setattr(self.latent, field, value.to(trainer.device))
+        self.latent = trainer._sample_latent(self.n, torch.Generator().manual_seed(c.train.seed + 5)).to(trainer.device)
         self.real = self.real_labels = None
         self.info = bool(c.model.info_categorical) and trainer.num_classes > 0 and trainer.dataset.kind == "images"
         if self.kind == "images" or self.info:
