@@ -83,3 +83,10 @@ def png_bytes(picture: np.ndarray) -> bytes:
 def save_png(path: Path, picture: np.ndarray) -> Path:
     data = png_bytes(picture)
     return atomic_write(Path(path), lambda handle: handle.write(data))
+
+
+def save_gif(path: Path, pictures: list[np.ndarray], frame_ms: int) -> Path:
+    """An animated GIF of H x W x 3 uint8 pictures, looping, written atomically."""
+    frames = [Image.fromarray(picture).quantize(colors=255) for picture in pictures]
+    return atomic_write(Path(path), lambda handle: frames[0].save(
+        handle, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0))

@@ -32,6 +32,12 @@ EXPORT_KINDS = (
 )
 
 
+def marker_text(name: str, old, new) -> str:
+    """The label of a change marker on the curves, live or read back from changes.jsonl."""
+    show = lambda v: f"{v:g}" if isinstance(v, float) else v
+    return f"{name} {show(old)}→{show(new)}"
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     files = sorted((Path(run_dir) / "checkpoints").glob("step_*.pt"))
     return files[-1] if files else None
@@ -40,20 +46,16 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def make_timelapse(run_dir: Path, out: Path, frame_ms: int = 120) -> Path:
     from PIL import Image
 
-    from engine.checkpoint import atomic_write
+    from engine.images import save_gif
 
     frames = sorted((Path(run_dir) / "samples").glob("step_*.png"))
     if not frames:
         raise ValueError("this run has no sample snapshots yet")
-    images = []
+    pictures = []
     for frame in frames:
         with Image.open(frame) as img:
-            images.append(img.convert("RGB").quantize(colors=255))
-
-    def write(handle):
-        images[0].save(handle, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
-
-    return atomic_write(out, write)
+            pictures.append(np.asarray(img.convert("RGB")))
+    return save_gif(out, pictures, frame_ms)
 
 
 class ExportDialog(QDialog):
@@ -402,13 +404,9 @@ class MainWindow(QMainWindow):
             self.save_interpolation(frames, path)
 
     def save_interpolation(self, frames: list, path: Path):
-        from PIL import Image
-
-        from engine.checkpoint import atomic_write
-        images = [Image.fromarray(np.kron(f, np.ones((4, 4, 1), np.uint8)) if f.shape[0] < 128 else f)
-                  for f in frames]
-        atomic_write(Path(path), lambda handle: images[0].save(handle, format="GIF", save_all=True,
-                                                               append_images=images[1:], duration=80, loop=0))
+        from engine.images import save_gif
+        small = frames[0].shape[0] < 128  # 28 x 28 frames are too small to see: 4 x 4 pixels each
+        save_gif(Path(path), [np.kron(f, np.ones((4, 4, 1), np.uint8)) if small else f for f in frames], 80)
         self.exportDone.emit(str(path))
 
     def toggle_pause(self):
@@ -466,9 +464,7 @@ class MainWindow(QMainWindow):
     def on_param_changed(self, event):
         self.config.set(event.name, event.new, check=False)
         self.form.set_value(resolve_key(event.name), event.new)
-        old = f"{event.old:g}" if isinstance(event.old, float) else event.old
-        new = f"{event.new:g}" if isinstance(event.new, float) else event.new
-        self.curves.add_marker(event.step, f"{event.name} {old}→{new}")
+        self.curves.add_marker(event.step, marker_text(event.name, event.old, event.new))
 
     def on_paused(self, event):
         self._update_actions()
@@ -638,7 +634,7 @@ class MainWindow(QMainWindow):
         if changes.is_file():
             for line in changes.read_text(encoding="utf-8").splitlines():
                 c = json.loads(line)
-                self.curves.add_marker(c["step"], f"{c['name']} {c['old']}→{c['new']}")
+                self.curves.add_marker(c["step"], marker_text(c["name"], c["old"], c["new"]))
         for png in sorted((run_dir / "samples").glob("step_*.png")):
             self.samples.add_snapshot(int(png.stem.split("_")[1]), png)
         if self.samples.snapshots:

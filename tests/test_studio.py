@@ -179,6 +179,11 @@ def test_scrubbing_and_clicking_a_curve_show_older_samples(qtbot, window):
     assert not np.array_equal(first, panel.current_picture())
     window.curves.stepClicked.emit(48)
     assert panel.label.text() == "step 50"
+    gif = window.run_dir.parent / "timelapse.gif"
+    with qtbot.waitSignal(window.exportDone, timeout=TIMEOUT):
+        window.export("gif", gif)
+    with Image.open(gif) as img:
+        assert img.n_frames == 4  # one frame per snapshot
 
 
 def test_bridge_signals_survive_many_emits():
