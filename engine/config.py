@@ -20,7 +20,10 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 DATASETS = ("painter", "ring8", "grid25", "spiral", "fashion_mnist", "mnist", "cifar10", "folder")
 LOW_DIM_DATASETS = ("painter", "ring8", "grid25", "spiral")
-LOSSES = ("minimax", "non_saturating", "wgan", "wgan_gp", "least_squares", "hinge")
+LOSSES = ("minimax", "non_saturating", "wgan", "wgan_gp", "least_squares", "hinge", "ebgan", "began",
+          "loss_sensitive", "vae")
+ENERGY_LOSSES = ("ebgan", "began")
+TARGET_LOSSES = ("minimax", "non_saturating", "least_squares")  # the ones one-sided label smoothing acts on
 ARCHITECTURES = ("mlp", "dcgan")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -47,6 +50,8 @@ class DataConfig:
     channels: int = _f(1, "1 for grey, 3 for colour", choices=(1, 3))
     batch_size: int = _f(64, "samples per batch", min=1, max=4096)
     download: bool = _f(True, "download MNIST-style data sets when they are not on disk")
+    labelled: int = _f(100, "semi-supervised: labelled examples kept (balanced over classes); the rest are unlabelled",
+                       min=1, max=100000)
 
 
 @dataclass
@@ -64,6 +69,9 @@ class ModelConfig:
     info_categorical: list = _f([], "InfoGAN: number of values of each categorical code")
     info_continuous: int = _f(0, "InfoGAN: number of continuous codes, each U[-1, 1]", min=0, max=32)
     info_weight: float = _f(1.0, "InfoGAN: weight of the mutual-information term", min=0.0)
+    spectral_norm: bool = _f(False, "spectral normalisation of every layer of D (Miyato et al. 2018)")
+    semi_supervised: bool = _f(False, "K+1-class D: K real classes plus fake, trained with data.labelled labels")
+    ae_code_dim: int = _f(64, "code size of the autoencoder D (ebgan, began) and of nothing else", min=1, max=4096)
 
 
 @dataclass
@@ -71,6 +79,17 @@ class LossConfig:
     name: str = _f("non_saturating", "the adversarial loss", choices=LOSSES)
     gp_weight: float = _f(10.0, "gradient-penalty weight lambda (wgan_gp)", min=0.0, live=True, alias="gp_weight")
     clip: float = _f(0.01, "weight-clipping bound c (wgan)", gt=0.0, live=True, alias="clip")
+    margin: float = _f(1.0, "EBGAN margin m: D pushes fakes' energy up to m", gt=0.0, live=True, alias="margin")
+    pullaway_weight: float = _f(0.0, "EBGAN pull-away term weight on D's codes of fakes (0: off)", min=0.0,
+                                live=True, alias="pullaway")
+    began_gamma: float = _f(0.5, "BEGAN diversity ratio γ = L(G(z)) / L(x) at equilibrium", gt=0.0, max=1.0,
+                            live=True, alias="gamma")
+    began_lambda_k: float = _f(0.001, "BEGAN step size λ_k of the equilibrium control k_t", min=0.0, max=1.0,
+                               live=True, alias="lambda_k")
+    ls_lambda: float = _f(1.0, "loss-sensitive GAN: weight λ of the margin violations", min=0.0, live=True,
+                          alias="ls_lambda")
+    ls_delta_scale: float = _f(1.0, "loss-sensitive GAN: margin Δ = this × mean |x − G(z)|", gt=0.0, live=True)
+    vae_sigma: float = _f(0.3, "VAE: std of the Gaussian decoder p(x|z) in data units", gt=0.0)
 
 
 @dataclass
@@ -81,6 +100,8 @@ class OptimConfig:
     lr_d: float = _f(2e-4, "learning rate of D", gt=0.0, max=1.0, live=True, alias="lr_d")
     betas_g: list = _f([0.5, 0.999], "Adam betas of G", min=0.0, max=0.9999, size=2, live=True, alias="betas_g")
     betas_d: list = _f([0.5, 0.999], "Adam betas of D", min=0.0, max=0.9999, size=2, live=True, alias="betas_d")
+    weight_decay_d: float = _f(0.0, "L2 weight decay of D (the loss-sensitive GAN asks for it)", min=0.0, max=1.0,
+                               live=True, alias="weight_decay_d")
 
 
 @dataclass
@@ -107,6 +128,12 @@ class TricksConfig:
                                alias="instance_noise")
     instance_noise_anneal_steps: int = _f(0, "steps over which instance noise falls linearly to 0 (0: constant)", min=0)
     ema_decay: float = _f(0.0, "decay of the EMA copy of G used for samples (0: off)", min=0.0, max=0.99999)
+    feature_matching: bool = _f(False, "G matches the batch mean of D's features on real data instead of fooling D")
+    feature_layer: int = _f(0, "feature matching: D's hidden layer to match, 1 = first, 0 = last", min=0, max=16)
+    minibatch_features: int = _f(0, "minibatch discrimination: kernels B added to D's features (0: off)", min=0,
+                                 max=1024)
+    minibatch_kernel_dim: int = _f(5, "minibatch discrimination: size C of each kernel", min=1, max=128)
+    historical_averaging: float = _f(0.0, "weight of ‖θ − mean of past θ‖² for G and D (0: off)", min=0.0)
     grad_norms: bool = _f(True, "report gradient norms of G and D")
 
 
@@ -203,12 +230,60 @@ class Config:
                 raise ConfigError(
                     f"model.info_categorical[{i}] = {n!r} is not allowed: each code needs an integer "
                     f"number of values from 2 to 100.")
+        self._check_catalog()
         if self.train.mixed_precision and self.train.device in ("cpu", "mps"):
             raise ConfigError("train.mixed_precision = true is only available with train.device = 'cuda' or 'auto'.")
+
+    def _check_catalog(self) -> None:
+        """The rules for the energy-based, loss-sensitive, semi-supervised and VAE options."""
+        d, m, l, t = self.data, self.model, self.loss, self.tricks
+        heads = [("model.conditional", m.conditional), ("model.auxiliary_classifier", m.auxiliary_classifier),
+                 ("model.info_categorical", bool(m.info_categorical)), ("model.info_continuous", m.info_continuous),
+                 ("model.semi_supervised", m.semi_supervised)]
+        if l.name in ENERGY_LOSSES:
+            for key, on in heads + [("tricks.minibatch_features", t.minibatch_features)]:
+                if on:
+                    raise ConfigError(f"{key} is not allowed with loss.name = {l.name!r}: its D is an autoencoder "
+                                      f"with no heads; turn {key} off or pick another loss.")
+        if l.name == "vae":
+            for key, on in heads + [("model.spectral_norm", m.spectral_norm),
+                                    ("tricks.feature_matching", t.feature_matching),
+                                    ("tricks.minibatch_features", t.minibatch_features),
+                                    ("tricks.historical_averaging", t.historical_averaging),
+                                    ("tricks.instance_noise", t.instance_noise)]:
+                if on:
+                    raise ConfigError(f"{key} is not allowed with loss.name = 'vae': the VAE has an encoder, not "
+                                      f"a discriminator; turn {key} off.")
+        if t.label_smoothing > 0 and l.name not in TARGET_LOSSES:
+            raise ConfigError(f"tricks.label_smoothing = {t.label_smoothing} has no effect with loss.name = "
+                              f"{l.name!r}; it needs one of {', '.join(TARGET_LOSSES)}, or set it to 0.")
+        if m.semi_supervised:
+            if d.dataset not in ("fashion_mnist", "mnist", "cifar10"):
+                raise ConfigError(f"model.semi_supervised needs a labelled image data set with a test split, but "
+                                  f"data.dataset = {d.dataset!r}; use fashion_mnist, mnist or cifar10.")
+            if m.conditional or m.auxiliary_classifier:
+                raise ConfigError("model.semi_supervised already gives D a class head; turn model.conditional and "
+                                  "model.auxiliary_classifier off.")
+            if l.name not in ("minimax", "non_saturating"):
+                raise ConfigError(f"model.semi_supervised needs loss.name = 'non_saturating' or 'minimax' (D's "
+                                  f"real/fake logit is the log-sum-exp of its class logits), not {l.name!r}.")
+        layers = discriminator_layers(self)
+        if t.feature_layer > layers:
+            raise ConfigError(f"tricks.feature_layer = {t.feature_layer} is not allowed: this D has {layers} hidden "
+                              f"layers; use 1 to {layers}, or 0 for the last.")
 
     @property
     def num_info_categorical(self) -> int:
         return sum(self.model.info_categorical)
+
+
+def discriminator_layers(config: Config) -> int:
+    """How many hidden layers D has (the layers feature matching can choose from)."""
+    m = config.model
+    if m.architecture == "mlp":
+        return m.depth
+    side = 7 if config.data.image_size == 28 else 4
+    return int(round(math.log2(config.data.image_size / side)))
 
 
 def field_spec(key: str) -> dataclasses.Field:

@@ -1,8 +1,10 @@
-"""Generators and discriminators: MLP and DCGAN bodies, label conditioning, AC-GAN and InfoGAN heads.
+"""Generators and discriminators: MLP and DCGAN bodies, label conditioning, AC-GAN and InfoGAN heads,
+the K+1-class head of the semi-supervised GAN, minibatch discrimination, spectral normalisation,
+the autoencoder discriminator of EBGAN and BEGAN, and the VAE's encoder.
 
 A generator takes noise z, optional InfoGAN codes and optional labels, and returns a
 batch shaped like the data. A discriminator returns a DOut: the real/fake logit (or
-critic value), the trunk's features, and the optional class and Q heads.
+critic value, or energy), the trunk's features, and the optional class and Q heads.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from engine.config import Config
+from engine.losses import get_loss
 
 
 class DOut(NamedTuple):
@@ -84,53 +87,180 @@ class Generator(nn.Module):
         return x.view(x.shape[0], *self.data_shape)
 
 
+def _d_trunk(config: Config, data_shape: tuple) -> tuple[nn.Sequential, int]:
+    """D's body, from the input to the flattened features; each hidden layer ends in a LeakyReLU."""
+    m = config.model
+    if m.architecture == "mlp":
+        layers, width = [nn.Flatten()], math.prod(data_shape)
+        for _ in range(m.depth):
+            layers += [nn.Linear(width, m.hidden_width), nn.LeakyReLU(0.2)]
+            width = m.hidden_width
+        return nn.Sequential(*layers), width
+    channels, size = data_shape[0], data_shape[1]
+    side = start_side(size)
+    downs = int(round(math.log2(size / side)))
+    width = m.base_channels
+    layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+    for _ in range(downs - 1):
+        layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=not m.d_batchnorm))
+        if m.d_batchnorm:
+            layers.append(nn.BatchNorm2d(width * 2))
+        layers.append(nn.LeakyReLU(0.2))
+        width *= 2
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers), width * side * side
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016: o(x_i)_b = Σ_{j≠i} exp(−‖M_{i,b} − M_{j,b}‖₁), M = f T, appended to f."""
+
+    def __init__(self, in_features: int, kernels: int, kernel_dim: int):
+        super().__init__()
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.1)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        m = (f @ self.T).view(-1, self.kernels, self.kernel_dim)
+        distance = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # (N, N, B)
+        closeness = torch.exp(-distance).sum(1) - 1.0  # leave out each sample's match with itself
+        return torch.cat([f, closeness], 1)
+
+
 class Discriminator(nn.Module):
+    def __init__(self, config: Config, data_shape: tuple, num_classes: int):
+        super().__init__()
+        m, t = config.model, config.tricks
+        self.data_shape = tuple(data_shape)
+        self.trunk, features = _d_trunk(config, self.data_shape)
+        self.minibatch = None
+        head_in = features
+        if t.minibatch_features:
+            self.minibatch = MinibatchDiscrimination(features, t.minibatch_features, t.minibatch_kernel_dim)
+            head_in = features + t.minibatch_features
+        self.semi_supervised = m.semi_supervised and num_classes > 0
+        self.encoder = config.loss.name == "vae"
+        if self.encoder:
+            out = 2 * m.noise_dim  # the VAE's q(z|x): means, then log-variances
+        else:
+            out = 0 if self.semi_supervised else 1
+        self.head = nn.Linear(head_in, out) if out else None
+        self.projection = nn.Embedding(num_classes, head_in) if m.conditional and num_classes else None
+        wants_classes = (m.auxiliary_classifier or self.semi_supervised) and num_classes
+        self.class_head = nn.Linear(head_in, num_classes) if wants_classes else None
+        q_out = code_dim(config) + m.info_continuous
+        self.q_head = nn.Sequential(nn.Linear(head_in, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_out)) \
+            if q_out else None
+        if m.architecture == "dcgan":
+            self.apply(_dcgan_init)
+        if m.spectral_norm:
+            apply_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOut:
+        features = self.trunk(x)
+        h = self.minibatch(features) if self.minibatch is not None else features
+        class_logits = self.class_head(h) if self.class_head is not None else None
+        if self.encoder:
+            logit = self.head(h)
+        elif self.semi_supervised:
+            # K real classes plus a fake class whose logit is fixed at 0: log D(x)/(1 − D(x)) = logsumexp
+            logit = torch.logsumexp(class_logits, 1)
+        else:
+            logit = self.head(h).squeeze(1)
+        if self.projection is not None:
+            logit = logit + (self.projection(labels) * h).sum(1)
+        return DOut(logit, features, class_logits, self.q_head(h) if self.q_head is not None else None)
+
+    def hidden(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        """The flattened output of hidden layer `layer` (1 = first; 0 = the last, i.e. the features)."""
+        if layer == 0:
+            return self.trunk(x)
+        seen = 0
+        for module in self.trunk:
+            x = module(x)
+            if isinstance(module, nn.LeakyReLU):
+                seen += 1
+                if seen == layer:
+                    return x.flatten(1)
+        return x.flatten(1)
+
+
+class AutoencoderDiscriminator(nn.Module):
+    """EBGAN / BEGAN: D(x) = the reconstruction error of an autoencoder, per sample.
+
+    The encoder is the usual D trunk plus a linear map to a code; the decoder mirrors the
+    generator. Energies are mean squared errors (EBGAN) or mean absolute errors (BEGAN)."""
+
     def __init__(self, config: Config, data_shape: tuple, num_classes: int):
         super().__init__()
         m = config.model
         self.data_shape = tuple(data_shape)
+        self.norm = get_loss(config.loss.name).energy
+        self.trunk, features = _d_trunk(config, self.data_shape)
+        self.code = nn.Linear(features, m.ae_code_dim)
         if m.architecture == "mlp":
-            layers, width = [nn.Flatten()], math.prod(self.data_shape)
+            layers, width = [], m.ae_code_dim
             for _ in range(m.depth):
-                layers += [nn.Linear(width, m.hidden_width), nn.LeakyReLU(0.2)]
+                layers += [nn.Linear(width, m.hidden_width), nn.ELU()]
                 width = m.hidden_width
-            self.trunk = nn.Sequential(*layers)
-            features = width
+            layers.append(nn.Linear(width, math.prod(self.data_shape)))
+            if len(self.data_shape) == 3:
+                layers.append(nn.Tanh())
         else:
             channels, size = self.data_shape[0], self.data_shape[1]
             side = start_side(size)
-            downs = int(round(math.log2(size / side)))
-            width = m.base_channels
-            layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-            for _ in range(downs - 1):
-                layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=not m.d_batchnorm))
-                if m.d_batchnorm:
-                    layers.append(nn.BatchNorm2d(width * 2))
-                layers.append(nn.LeakyReLU(0.2))
-                width *= 2
-            layers.append(nn.Flatten())
-            self.trunk = nn.Sequential(*layers)
-            features = width * side * side
-        self.head = nn.Linear(features, 1)
-        self.projection = nn.Embedding(num_classes, features) if m.conditional and num_classes else None
-        self.class_head = nn.Linear(features, num_classes) if m.auxiliary_classifier and num_classes else None
-        q_out = code_dim(config) + m.info_continuous
-        self.q_head = nn.Sequential(nn.Linear(features, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_out)) \
-            if q_out else None
+            ups = int(round(math.log2(size / side)))
+            width = m.base_channels * 2 ** (ups - 1)
+            layers = [nn.Linear(m.ae_code_dim, width * side * side), nn.Unflatten(1, (width, side, side)), nn.ELU()]
+            for _ in range(ups - 1):
+                layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1), nn.ELU()]
+                width //= 2
+            layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
+        self.decoder = nn.Sequential(*layers)
         if m.architecture == "dcgan":
             self.apply(_dcgan_init)
+        if m.spectral_norm:
+            apply_spectral_norm(self)
+
+    def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        code = self.code(self.trunk(x))
+        return self.decoder(code).view(x.shape[0], *self.data_shape), code
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOut:
-        features = self.trunk(x)
-        logit = self.head(features).squeeze(1)
-        if self.projection is not None:
-            logit = logit + (self.projection(labels) * features).sum(1)
-        return DOut(
-            logit,
-            features,
-            self.class_head(features) if self.class_head is not None else None,
-            self.q_head(features) if self.q_head is not None else None,
-        )
+        recon, code = self.reconstruct(x)
+        error = (recon - x).flatten(1)
+        energy = error.pow(2).mean(1) if self.norm == "mse" else error.abs().mean(1)
+        return DOut(energy, code)
+
+    def hidden(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        return Discriminator.hidden(self, x, layer)
+
+
+def apply_spectral_norm(module: nn.Module) -> None:
+    """Divide the weight of every linear and convolution layer by its largest singular value."""
+    from torch.nn.utils.parametrizations import spectral_norm
+    for child in list(module.modules()):
+        if isinstance(child, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            spectral_norm(child)
+
+
+@torch.no_grad()
+def lipschitz_bound(module: nn.Module) -> float:
+    """Product over layers of each weight's largest singular value (weights reshaped to matrices):
+    an upper bound on D's Lipschitz constant for 1-Lipschitz activations. Read without touching
+    spectral norm's power-iteration state."""
+    was_training = module.training
+    module.eval()
+    try:
+        bound = 1.0
+        for child in module.modules():
+            if isinstance(child, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                w = child.weight
+                if isinstance(child, nn.ConvTranspose2d):
+                    w = w.transpose(0, 1)
+                bound *= float(torch.linalg.matrix_norm(w.flatten(1).float(), ord=2))
+        return bound
+    finally:
+        module.train(was_training)
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -143,5 +273,6 @@ def _dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def build_models(config: Config, data_shape: tuple, num_classes: int) -> tuple[Generator, Discriminator]:
-    return Generator(config, data_shape, num_classes), Discriminator(config, data_shape, num_classes)
+def build_models(config: Config, data_shape: tuple, num_classes: int) -> tuple[Generator, nn.Module]:
+    d_class = AutoencoderDiscriminator if get_loss(config.loss.name).energy else Discriminator
+    return Generator(config, data_shape, num_classes), d_class(config, data_shape, num_classes)

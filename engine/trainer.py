@@ -27,8 +27,8 @@ from engine.config import LOW_DIM_DATASETS, Config, ConfigError, aliases, live_k
 from engine.data import make_dataset
 from engine.images import save_png
 from engine.latent import as_arrays, render_picture
-from engine.losses import get_loss, gradient_penalty
-from engine.models import build_models
+from engine.losses import LossContext, began_update, get_loss, gradient_penalty, pull_away
+from engine.models import Discriminator, build_models, lipschitz_bound
 
 FIELD_RESOLUTION = 64
 KEEP_CHECKPOINTS = 5
@@ -98,6 +98,18 @@ class Trainer:
             self.ema.requires_grad_(False)
         self.opt_g = self._make_optimizer(self.config.optim.optimizer_g, self.generator, "g")
         self.opt_d = self._make_optimizer(self.config.optim.optimizer_d, self.discriminator, "d")
+        self.loss_ctx = LossContext(settings=self.config.loss)
+        self.semi_supervised = m.semi_supervised and self.num_classes > 0
+        self.baseline = self.opt_baseline = None
+        if self.semi_supervised:
+            self.dataset.keep_labels(self.config.data.labelled, seed)
+            self.baseline = Discriminator(self.config, self.data_shape, self.num_classes).to(self.device)
+            self.opt_baseline = self._make_optimizer(self.config.optim.optimizer_d, self.baseline, "d")
+        self.history = self.history_count = None
+        if self.config.tricks.historical_averaging > 0:
+            self.history = {"g": [p.detach().clone() for p in self.generator.parameters()],
+                            "d": [p.detach().clone() for p in self.discriminator.parameters()]}
+            self.history_count = {"g": 1, "d": 1}
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.amp)
 
@@ -142,11 +154,12 @@ class Trainer:
         lr = o.lr_g if which == "g" else o.lr_d
         betas = tuple(o.betas_g if which == "g" else o.betas_d)
         params = module.parameters()
+        decay = o.weight_decay_d if which == "d" else 0.0
         if name == "adam":
-            return torch.optim.Adam(params, lr=lr, betas=betas)
+            return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=decay)
         if name == "rmsprop":
-            return torch.optim.RMSprop(params, lr=lr)
-        return torch.optim.SGD(params, lr=lr, momentum=betas[0])
+            return torch.optim.RMSprop(params, lr=lr, weight_decay=decay)
+        return torch.optim.SGD(params, lr=lr, momentum=betas[0], weight_decay=decay)
 
     def _progress(self, task: str, done: int, total: int) -> None:
         self.emit(ev.Progress(task, done, total))
@@ -208,12 +221,15 @@ class Trainer:
         return total
 
     def _train_step(self, report: bool) -> None:
-        c, loss = self.config, self.loss
+        if not self.loss.adversarial:
+            return self._vae_step(report)
+        c, loss, ctx = self.config, self.loss, self.loss_ctx
         report = report and c.tricks.grad_norms  # only gradient norms cost extra on report steps
         batch = c.data.batch_size
         real_target = 1.0 - c.tricks.label_smoothing
         info = bool(c.model.info_categorical or c.model.info_continuous)
         autocast = torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
+        ctx.report = {}
         last = {}
         for _ in range(c.train.discriminator_steps):
             real, real_labels = self.dataset.sample(batch, self.rng)
@@ -221,14 +237,20 @@ class Trainer:
             with autocast:
                 with torch.no_grad():
                     fake = self.generator(latent.z, latent.codes, latent.labels)
+                ctx.real_x, ctx.fake_x = real, fake
                 out_real = self.discriminator(self._noisy(real), real_labels if self.d_conditioned else None)
                 out_fake = self.discriminator(self._noisy(fake), latent.labels if self.d_conditioned else None)
-                d_loss = loss.d_loss(out_real.logit.float(), out_fake.logit.float(), real_target)
-                if out_real.class_logits is not None:
+                d_loss = loss.d_loss(out_real.logit.float(), out_fake.logit.float(), real_target, ctx)
+                if c.model.auxiliary_classifier:
                     class_loss = (F.cross_entropy(out_real.class_logits.float(), real_labels)
                                   + F.cross_entropy(out_fake.class_logits.float(), latent.labels))
                     d_loss = d_loss + class_loss
                     last["class_loss_d"] = class_loss.detach()
+                if self.semi_supervised:
+                    x_l, y_l = self.dataset.sample_labelled(batch, self.rng)
+                    supervised = F.cross_entropy(self.discriminator(x_l).class_logits.float(), y_l)
+                    d_loss = d_loss + supervised
+                    last["supervised_loss"] = supervised.detach()
                 if info:
                     info_d = self._info_loss(out_fake.q.float(), latent)
                     d_loss = d_loss + c.model.info_weight * info_d
@@ -238,6 +260,8 @@ class Trainer:
                                            real_labels if self.d_conditioned else None, self.rng)
                 d_loss = d_loss + c.loss.gp_weight * penalty
                 last["gradient_penalty"] = penalty.detach()
+            if self.history is not None:
+                d_loss = d_loss + self._historical_penalty("d", last)
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler_d.scale(d_loss).backward()
             if report:
@@ -250,16 +274,34 @@ class Trainer:
                 with torch.no_grad():
                     for p in self.discriminator.parameters():
                         p.clamp_(-bound, bound)
+            if self.history is not None:
+                self._update_history("d")
+            if self.semi_supervised:
+                last["baseline_loss"] = self._baseline_step(x_l, y_l)
 
         latent = self._sample_latent(batch, self.rng)
         with autocast:
             fake = self.generator(latent.z, latent.codes, latent.labels)
             out_fake_g = self.discriminator(self._noisy(fake), latent.labels if self.d_conditioned else None)
-            g_loss = loss.g_loss(out_fake_g.logit.float())
-            if out_fake_g.class_logits is not None:
+            if c.tricks.feature_matching:
+                layer = c.tricks.feature_layer
+                with torch.no_grad():
+                    target = self.discriminator.hidden(real, layer).float().mean(0)
+                mine = out_fake_g.features if layer == 0 else self.discriminator.hidden(fake, layer)
+                g_loss = ((target - mine.float().mean(0)) ** 2).mean()
+                last["feature_matching"] = g_loss.detach()
+            else:
+                g_loss = loss.g_loss(out_fake_g.logit.float(), ctx)
+            if c.model.auxiliary_classifier:
                 g_loss = g_loss + F.cross_entropy(out_fake_g.class_logits.float(), latent.labels)
             if info:
                 g_loss = g_loss + c.model.info_weight * self._info_loss(out_fake_g.q.float(), latent)
+            if loss.energy and c.loss.pullaway_weight > 0:
+                pt = pull_away(out_fake_g.features.float())
+                g_loss = g_loss + c.loss.pullaway_weight * pt
+                last["pullaway"] = pt.detach()
+        if self.history is not None:
+            g_loss = g_loss + self._historical_penalty("g", last)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(g_loss).backward()
         if report:
@@ -267,12 +309,69 @@ class Trainer:
             last["grad_norm_g"] = _grad_norm(self.generator)
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
+        if self.history is not None:
+            self._update_history("g")
         if self.ema is not None:
             self._update_ema()
+        if loss.name == "began":
+            began_update(ctx)
+        if report and (loss.clips_weights or loss.gradient_penalty or c.model.spectral_norm):
+            last["d_lipschitz_bound"] = lipschitz_bound(self.discriminator)
 
+        last.update(ctx.report)
         last.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(),
                     real_out=out_real.logit.detach(), fake_out=out_fake.logit.detach())
         self._last = last
+
+    def _vae_step(self, report: bool) -> None:
+        """The non-adversarial baseline: D is the encoder q(z|x), G the decoder p(x|z); maximise the ELBO."""
+        c = self.config
+        x, _ = self.dataset.sample(c.data.batch_size, self.rng)
+        stats = self.discriminator(x).logit.float()
+        mean, logvar = stats.chunk(2, 1)
+        logvar = logvar.clamp(-10.0, 10.0)
+        eps = torch.randn(mean.shape, generator=self.rng, device=mean.device)
+        z = mean + torch.exp(0.5 * logvar) * eps
+        recon = self.generator(z).float()
+        recon_loss = 0.5 * ((recon - x) ** 2).flatten(1).sum(1) / c.loss.vae_sigma ** 2
+        kl = 0.5 * (mean ** 2 + logvar.exp() - 1.0 - logvar).sum(1)
+        total = (recon_loss + kl).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        last = {}
+        if report and c.tricks.grad_norms:
+            last["grad_norm_g"] = _grad_norm(self.generator)
+            last["grad_norm_d"] = _grad_norm(self.discriminator)
+        self.opt_g.step()
+        self.opt_d.step()
+        if self.ema is not None:
+            self._update_ema()
+        last.update(g_loss=total.detach(), recon=recon_loss.mean().detach(), kl=kl.mean().detach())
+        self._last = last
+
+    def _baseline_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The comparison the semi-supervised papers make: the same network, trained on the labels only."""
+        loss = F.cross_entropy(self.baseline(x).class_logits.float(), y)
+        self.opt_baseline.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_baseline.step()
+        return loss.detach()
+
+    def _historical_penalty(self, which: str, last: dict) -> torch.Tensor:
+        """Salimans et al. 2016: λ ‖θ − (1/t) Σ θ_i‖², summed over the parameters of G or D."""
+        module = self.generator if which == "g" else self.discriminator
+        average = self.history[which]
+        penalty = sum(((p - a) ** 2).sum() for p, a in zip(module.parameters(), average))
+        last[f"historical_{which}"] = penalty.detach()
+        return self.config.tricks.historical_averaging * penalty
+
+    @torch.no_grad()
+    def _update_history(self, which: str) -> None:
+        module = self.generator if which == "g" else self.discriminator
+        count = self.history_count[which] + 1
+        torch._foreach_lerp_(self.history[which], [p.detach() for p in module.parameters()], 1.0 / count)
+        self.history_count[which] = count
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -335,7 +434,8 @@ class Trainer:
         """Pause on NaN/Inf: the sync is free on CPU; on a GPU it happens on report steps only."""
         if self.device.type != "cpu" and (self.step % self.config.train.report_every):
             return True
-        bad = [name for name in ("d_loss", "g_loss") if not torch.isfinite(self._last[name]).item()]
+        bad = [name for name in ("d_loss", "g_loss") if name in self._last
+               and not torch.isfinite(self._last[name]).item()]
         if not bad and self.step % self.config.train.report_every == 0 and not self._weights_finite():
             bad = ["the weights"]
         if not bad:
@@ -427,39 +527,46 @@ class Trainer:
 
     def _apply_hyperparameters(self) -> None:
         o = self.config.optim
-        for opt, name, lr, betas in ((self.opt_g, o.optimizer_g, o.lr_g, o.betas_g),
-                                     (self.opt_d, o.optimizer_d, o.lr_d, o.betas_d)):
+        pairs = [(self.opt_g, o.optimizer_g, o.lr_g, o.betas_g), (self.opt_d, o.optimizer_d, o.lr_d, o.betas_d)]
+        if self.opt_baseline is not None:
+            pairs.append((self.opt_baseline, o.optimizer_d, o.lr_d, o.betas_d))
+        for opt, name, lr, betas in pairs:
             for group in opt.param_groups:
                 group["lr"] = lr
+                if opt is not self.opt_g:
+                    group["weight_decay"] = o.weight_decay_d
                 if name == "adam":
                     group["betas"] = tuple(betas)
                 elif name == "sgd":
                     group["momentum"] = betas[0]
 
     # -- reports ------------------------------------------------------------------------
+    # Live quantities a step may leave in self._last, reported as they are.
+    REPORTED = ("grad_norm_d", "grad_norm_g", "gradient_penalty", "info_loss", "class_loss_d", "supervised_loss",
+                "baseline_loss", "feature_matching", "historical_d", "historical_g", "pullaway", "energy_real",
+                "energy_fake", "margin_active", "began_k", "convergence", "ls_margin", "ls_violated",
+                "d_lipschitz_bound", "recon", "kl")
+
     def _report(self) -> None:
         self._force_report = False
         last = self._last
         now = time.perf_counter()
         start_time, start_step = self._window_start
         elapsed = now - start_time
-        values = {
-            "d_loss": last["d_loss"].item(),
-            "g_loss": last["g_loss"].item(),
-            "lr_g": self.config.optim.lr_g,
-            "lr_d": self.config.optim.lr_d,
-            "k": self.config.train.discriminator_steps,
-        }
-        real_out, fake_out = last["real_out"].float(), last["fake_out"].float()
-        if self.loss.sigmoid_output:
-            values["d_real"] = torch.sigmoid(real_out).mean().item()
-            values["d_fake"] = torch.sigmoid(fake_out).mean().item()
-        else:
-            values["d_real"] = real_out.mean().item()
-            values["d_fake"] = fake_out.mean().item()
-        if self.loss.wasserstein:
-            values["wasserstein"] = values["d_real"] - values["d_fake"]
-        for name in ("grad_norm_d", "grad_norm_g", "gradient_penalty", "info_loss", "class_loss_d"):
+        values = {name: last[name].item() for name in ("d_loss", "g_loss") if name in last}
+        values.update(lr_g=self.config.optim.lr_g, lr_d=self.config.optim.lr_d,
+                      k=self.config.train.discriminator_steps)
+        if "real_out" in last and not self.loss.energy:  # an energy-based D reports its energies instead
+            real_out, fake_out = last["real_out"].float(), last["fake_out"].float()
+            if self.loss.sigmoid_output:
+                values["d_real"] = torch.sigmoid(real_out).mean().item()
+                values["d_fake"] = torch.sigmoid(fake_out).mean().item()
+            else:
+                values["d_real"] = real_out.mean().item()
+                values["d_fake"] = fake_out.mean().item()
+            if self.loss.wasserstein:
+                values["wasserstein"] = values["d_real"] - values["d_fake"]
+        for name in self.REPORTED:
             if name in last:
                 values[name] = float(last[name])
         if self.config.tricks.instance_noise > 0:
@@ -528,6 +635,8 @@ class Trainer:
             d.train(was_training)
         if self.loss.sigmoid_output:
             out = torch.sigmoid(out)
+        elif self.loss.real_is_low:  # energies and losses: flip, so 'real' reads high as for every other D
+            out = -out
         return out.view(FIELD_RESOLUTION, FIELD_RESOLUTION).cpu().numpy()
 
     def emit_samples(self) -> ev.Samples:
@@ -539,7 +648,7 @@ class Trainer:
         if kind == "images":
             event = ev.Samples(self.step, kind, images=samples, grid=picture, path=path)
         else:
-            field = self.discriminator_field(extent) if kind == "points" else None
+            field = self.discriminator_field(extent) if kind == "points" and self.loss.adversarial else None
             event = ev.Samples(self.step, kind, points=samples, real=self.fixed_real, field=field,
                                extent=tuple(extent), grid=picture, path=path)
         if path is not None:
@@ -570,6 +679,11 @@ class Trainer:
             "fixed": self.fixed.to("cpu").as_dict(),
             "data_shape": list(self.data_shape),
             "num_classes": self.num_classes,
+            "loss_state": {k: v for k, v in self.loss_ctx.state.items() if isinstance(v, float)},
+            "baseline": self.baseline.state_dict() if self.baseline is not None else None,
+            "opt_baseline": self.opt_baseline.state_dict() if self.opt_baseline is not None else None,
+            "history": self.history,
+            "history_count": self.history_count,
         }
 
     def save_checkpoint(self) -> Path:
@@ -606,7 +720,13 @@ class Trainer:
                 self.ema.load_state_dict(state["ema"] if state.get("ema") is not None else state["generator"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
-        except (RuntimeError, KeyError, ValueError) as exc:
+            if self.baseline is not None:
+                self.baseline.load_state_dict(state["baseline"])
+                self.opt_baseline.load_state_dict(state["opt_baseline"])
+            if self.history is not None and state.get("history") is not None:
+                self.history = {w: [t.to(self.device) for t in state["history"][w]] for w in ("g", "d")}
+                self.history_count = dict(state["history_count"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0][:160]
             raise CheckpointError(f"The checkpoint's models do not match this preset ({first}); "
                                   f"use the preset it was trained with.") from None
@@ -617,6 +737,7 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         self.rng.set_state(state["rng"]["train"].to(self.rng.get_state().device))
         self.fixed = Latent(**state["fixed"]).to(self.device)
+        self.loss_ctx.state = dict(state.get("loss_state") or {})
         self.step = int(state["step"])
 
     def _rollback(self) -> None:

@@ -22,7 +22,8 @@ def test_every_preset_trains_a_few_steps(name, fake_fashion, tmp_path):
     metrics = events.of(ev.Metrics)
     assert [m.step for m in metrics] == [2, 4, 6]
     for m in metrics:
-        assert np.isfinite(m.values["d_loss"]) and np.isfinite(m.values["g_loss"])
+        assert np.isfinite(m.values["g_loss"])
+        assert trainer.loss.name == "vae" or np.isfinite(m.values["d_loss"])
     if trainer.loss.wasserstein:
         assert "wasserstein" in metrics[-1].values
     assert (tmp_path / "run" / "checkpoints" / "step_0000006.pt").is_file()

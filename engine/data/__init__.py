@@ -9,7 +9,19 @@ from engine.data.download import DownloadError
 from engine.data.images import (FASHION_CLASSES, DataError, ImageTensorDataset, fit_images, load_cifar10,
                                 load_folder, load_idx_dataset)
 
-__all__ = ["make_dataset", "DataError", "DownloadError"]
+__all__ = ["make_dataset", "make_test_set", "DataError", "DownloadError"]
+
+
+def make_test_set(config: Config, device="cpu"):
+    """The held-out split of a labelled image data set (the semi-supervised classifier is scored on it)."""
+    d = config.data
+    if d.dataset in ("fashion_mnist", "mnist"):
+        images, labels = load_idx_dataset(d.dataset, d.path, d.download, train=False)
+    elif d.dataset == "cifar10":
+        images, labels = load_cifar10(d.path, d.download, train=False)
+    else:
+        raise DataError(f"data.dataset = {d.dataset!r} has no test split; use fashion_mnist, mnist or cifar10.")
+    return ImageTensorDataset(fit_images(images, d.image_size, d.channels), labels, d.dataset).to(device)
 
 
 def make_dataset(config: Config, progress=None, warn=None, device="cpu"):

@@ -82,12 +82,33 @@ class ImageTensorDataset:
         self.images = self.images.to(self.device)
         if self.labels is not None:
             self.labels = self.labels.to(self.device)
+        if getattr(self, "labelled_index", None) is not None:
+            self.labelled_index = self.labelled_index.to(self.device)
         return self
 
     def sample(self, n: int, generator: torch.Generator):
         idx = torch.randint(0, len(self.images), (n,), generator=generator, device=self.device)
         x = self.images[idx].float().div_(127.5).sub_(1.0)
         return x, (self.labels[idx] if self.labels is not None else None)
+
+    def keep_labels(self, count: int, seed: int) -> None:
+        """Semi-supervised training: keep `count` labelled examples, as even over the classes as
+        the data allow, chosen by seed; `sample_labelled` draws from them only."""
+        if self.labels is None:
+            raise DataError(f"{self.name} has no labels, so it cannot be used for semi-supervised training.")
+        rng = np.random.default_rng(seed)
+        labels = self.labels.cpu().numpy()
+        per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in range(self.num_classes)]
+        chosen, round_ = [], 0
+        while len(chosen) < count and any(round_ < len(p) for p in per_class):
+            chosen += [int(p[round_]) for p in per_class if round_ < len(p)][: count - len(chosen)]
+            round_ += 1
+        self.labelled_index = torch.tensor(sorted(chosen), dtype=torch.long, device=self.device)
+
+    def sample_labelled(self, n: int, generator: torch.Generator):
+        pick = torch.randint(0, len(self.labelled_index), (n,), generator=generator, device=self.device)
+        idx = self.labelled_index[pick]
+        return self.images[idx].float().div_(127.5).sub_(1.0), self.labels[idx]
 
 
 def fit_images(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
