@@ -254,6 +254,9 @@ class Config:
                 if on:
                     raise ConfigError(f"{key} is not allowed with loss.name = 'vae': the VAE has an encoder, not "
                                       f"a discriminator; turn {key} off.")
+        if l.name == "vae" and m.noise_distribution != "normal":
+            raise ConfigError("model.noise_distribution must be 'normal' with loss.name = 'vae': the VAE's prior "
+                              "p(z) is a standard normal.")
         if t.label_smoothing > 0 and l.name not in TARGET_LOSSES:
             raise ConfigError(f"tricks.label_smoothing = {t.label_smoothing} has no effect with loss.name = "
                               f"{l.name!r}; it needs one of {', '.join(TARGET_LOSSES)}, or set it to 0.")

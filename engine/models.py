@@ -244,23 +244,28 @@ def apply_spectral_norm(module: nn.Module) -> None:
 
 
 @torch.no_grad()
-def lipschitz_bound(module: nn.Module) -> float:
-    """Product over layers of each weight's largest singular value (weights reshaped to matrices):
-    an upper bound on D's Lipschitz constant for 1-Lipschitz activations. Read without touching
-    spectral norm's power-iteration state."""
+def layer_norms(module: nn.Module) -> list[float]:
+    """Each linear and convolution layer's largest singular value (its weight reshaped to a matrix),
+    read without touching spectral norm's power-iteration state."""
     was_training = module.training
     module.eval()
     try:
-        bound = 1.0
+        norms = []
         for child in module.modules():
             if isinstance(child, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
                 w = child.weight
                 if isinstance(child, nn.ConvTranspose2d):
                     w = w.transpose(0, 1)
-                bound *= float(torch.linalg.matrix_norm(w.flatten(1).float(), ord=2))
-        return bound
+                norms.append(float(torch.linalg.matrix_norm(w.flatten(1).float(), ord=2)))
+        return norms
     finally:
         module.train(was_training)
+
+
+def lipschitz_bound(module: nn.Module) -> float:
+    """The product of the layers' norms: an upper bound on D's Lipschitz constant when the
+    activations are 1-Lipschitz and there is no batch norm."""
+    return math.prod(layer_norms(module))
 
 
 def _dcgan_init(module: nn.Module) -> None:

@@ -63,7 +63,8 @@ def weights(trainer):
                       list(trainer.generator.parameters()) + list(trainer.discriminator.parameters())])
 
 
-@pytest.mark.parametrize("name", ["ring8", "infogan_fashion"])
+@pytest.mark.parametrize("name", ["ring8", "infogan_fashion", "began_fashion", "improved_fashion", "sngan_fashion",
+                                  "sgan_fashion", "vae_fashion"])
 def test_resume_is_bit_identical(name, fake_fashion, tmp_path):
     straight, _ = quick(name, "batch_size=16", "checkpoint_every=10", fake_dir=fake_fashion, run_dir=tmp_path / "a")
     straight.run(20)

@@ -1,8 +1,11 @@
 """Quality measured while training: the trainer takes a snapshot on its own thread (a forward
-pass of G on a fixed noise batch, and for InfoGAN one of D's Q head on fixed real images), and
-the numbers are computed on a separate metrics thread, so training only pauses for the snapshot."""
+pass of G on a fixed noise batch, for InfoGAN one of D's Q head on fixed real images, for the
+semi-supervised GAN a copy of D and of the labels-only baseline), and the numbers are computed
+on a separate metrics thread, so training only pauses for the snapshot."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import torch
@@ -36,7 +39,13 @@ class QualityProbe:
         if self.kind == "images" or self.info:
             real, labels = trainer.dataset.sample(self.n, rng)
             self.real, self.real_labels = real, labels
-        self.enabled = self.kind is not None or self.info
+        self.test = None
+        if trainer.semi_supervised:  # score both classifiers on held-out images
+            from engine.data import make_test_set
+            test = make_test_set(c)
+            pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(c.train.seed + 6))[: self.n]
+            self.test = (test.images[pick].float().div_(127.5).sub_(1.0), test.labels[pick])
+        self.enabled = self.kind is not None or self.info or self.test is not None
 
     @torch.no_grad()
     def snapshot(self, trainer) -> dict:
@@ -53,6 +62,9 @@ class QualityProbe:
                 d.train(was_training)
             snap["code"] = q[:, : trainer.config.model.info_categorical[0]].argmax(1).cpu().numpy()
             snap["categories"] = trainer.config.model.info_categorical[0]
+        if self.test is not None:
+            snap["classifiers"] = {name: copy.deepcopy(model).cpu().eval() for name, model in
+                                   (("test_accuracy", trainer.discriminator), ("baseline_accuracy", trainer.baseline))}
         return snap
 
     def compute(self, snap: dict) -> dict:
@@ -73,4 +85,10 @@ class QualityProbe:
             from engine.metrics.matching import matched_accuracy
             classes = max(snap["categories"], int(self.real_labels.max()) + 1)
             values["code_accuracy"] = matched_accuracy(snap["code"], self.real_labels.cpu().numpy(), classes)
+        if "classifiers" in snap:
+            images, labels = self.test
+            with torch.no_grad():
+                for name, model in snap["classifiers"].items():
+                    guesses = torch.cat([model(chunk).class_logits.argmax(1) for chunk in images.split(500)])
+                    values[name] = float((guesses == labels).float().mean())
         return values
