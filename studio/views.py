@@ -21,10 +21,21 @@ SAMPLES_REDRAW_MS = 200
 PLOTS = (
     ("Losses", (("d_loss", "D loss", "#1f77b4"), ("g_loss", "G loss", "#ff7f0e"),
                 ("wasserstein", "W estimate", "#2ca02c"))),
-    ("D(x) and D(G(z))", (("d_real", "D(x)", "#1f77b4"), ("d_fake", "D(G(z))", "#d62728"))),
+    ("D(x) and D(G(z))", (("d_real", "D(x)", "#1f77b4"), ("d_fake", "D(G(z))", "#d62728"),
+                          ("energy_real", "energy of x", "#1f77b4"), ("energy_fake", "energy of G(z)", "#d62728"))),
     ("Gradient norms", (("grad_norm_d", "|∇D|", "#1f77b4"), ("grad_norm_g", "|∇G|", "#ff7f0e"))),
 )
 SERIES = [name for _, series in PLOTS for name, _, _ in series]
+# Reported every time but not curves of the model: settings and speed.
+NOT_TERMS = {"lr_g", "lr_d", "k", "steps_per_sec"}
+# Each model's own live quantities (BEGAN's k_t and M, feature matching, VAE's KL, ...) share one
+# plot that appears with the first of them, one colour per name in order of arrival.
+TERM_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#2ca02c", "#ff7f0e")
+TERM_LABELS = {"began_k": "k_t", "convergence": "M", "ls_margin": "Δ(x, G(z))", "ls_violated": "margin violated",
+               "margin_active": "fakes under m", "pullaway": "pull-away", "feature_matching": "feature matching",
+               "historical_d": "hist. avg D", "historical_g": "hist. avg G", "supervised_loss": "supervised CE",
+               "baseline_loss": "labels-only CE", "d_lipschitz_bound": "Lipschitz bound of D",
+               "instance_noise": "instance noise σ", "recon": "reconstruction", "kl": "KL"}
 
 
 class SeriesBuffer:
@@ -105,6 +116,10 @@ class CurvesPanel(QWidget):
                 self.items[name] = plot.plot(pen=pg.mkPen(colour, width=1.5), name=label)
                 self.plots[name] = plot
             plot.scene().sigMouseClicked.connect(self._clicked)
+        self.first_plot = first
+        self._dark = False
+        self.terms_plot: pg.PlotItem | None = None
+        self.term_items: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
         # quality measurements (modes captured, Fréchet distance, ...) come from the metrics thread
         self.quality = SeriesBuffer()
         self.quality_plot = self.layout_widget.addPlot(row=len(PLOTS), col=0, title="Quality")
@@ -134,9 +149,35 @@ class CurvesPanel(QWidget):
         layout.addWidget(self.layout_widget, 1)
         layout.addLayout(controls)
 
+    def _term_item(self, name: str) -> tuple[pg.PlotDataItem, pg.PlotDataItem]:
+        if self.terms_plot is None:
+            self.terms_plot = self.layout_widget.addPlot(row=len(PLOTS) + 1, col=0, title="Model terms")
+            self.terms_plot.addLegend(offset=(-10, 5))
+            self.terms_plot.showGrid(x=True, y=True, alpha=0.2)
+            self.terms_plot.setXLink(self.first_plot)
+            self.terms_plot.setLogMode(y=self.log_scale.isChecked())
+            if self._dark:
+                set_widget_dark(self.layout_widget, [self.terms_plot], True)
+            for step, text in self.markers:
+                self._add_marker_line(self.terms_plot, step, text)
+        if name not in self.term_items:
+            colour = TERM_COLOURS[len(self.term_items) % len(TERM_COLOURS)]
+            ghost = self.terms_plot.plot(pen=pg.mkPen(colour, width=1, style=Qt.DashLine))
+            item = self.terms_plot.plot(pen=pg.mkPen(colour, width=1.5), name=TERM_LABELS.get(name, name))
+            self.term_items[name] = (ghost, item)
+        return self.term_items[name]
+
+    def _all_plots(self) -> list:
+        plots = list({id(p): p for p in self.plots.values()}.values())
+        return plots + ([self.terms_plot] if self.terms_plot is not None else [])
+
     def clear(self, keep_as_ghost: bool = False) -> None:
         self.ghost = self.buffer if keep_as_ghost else None
         self.buffer = SeriesBuffer()
+        if self.terms_plot is not None:
+            self.layout_widget.removeItem(self.terms_plot)
+            self.terms_plot = None
+            self.term_items.clear()
         self.quality = SeriesBuffer()
         self.quality_choice.clear()
         for item in self._marker_items:
@@ -159,11 +200,18 @@ class CurvesPanel(QWidget):
 
     def add_marker(self, step: int, text: str) -> None:
         self.markers.append((step, text))
-        for plot in {id(p): p for p in self.plots.values()}.values():
-            line = pg.InfiniteLine(pos=step, angle=90, pen=pg.mkPen("#888", style=Qt.DotLine),
-                                   label=text, labelOpts={"position": 0.9, "color": "#555"})
-            plot.addItem(line)
-            self._marker_items.append(line)
+        for plot in self._all_plots():
+            self._add_marker_line(plot, step, text)
+
+    def _add_marker_line(self, plot, step: int, text: str) -> None:
+        line = pg.InfiniteLine(pos=step, angle=90, pen=pg.mkPen("#888", style=Qt.DotLine),
+                               label=text, labelOpts={"position": 0.9, "color": "#555"})
+        plot.addItem(line)
+        self._marker_items.append(line)
+
+    def term_names(self) -> list[str]:
+        """The model's own live quantities seen so far, in order of arrival."""
+        return [name for name in self.buffer.extra if name not in NOT_TERMS]
 
     def redraw(self) -> None:
         window = self.smoothing.value()
@@ -176,6 +224,17 @@ class CurvesPanel(QWidget):
                 if self.log_scale.isChecked():
                     y = np.where(y > 0, y, np.nan)
                 item.setData(store.steps[: store.n], y, connect="finite")
+        ghost_terms = [n for n in self.ghost.extra if n not in NOT_TERMS] if self.ghost is not None else []
+        for name in dict.fromkeys(self.term_names() + ghost_terms):
+            ghost_item, item = self._term_item(name)
+            for store, target in ((self.buffer, item), (self.ghost, ghost_item)):
+                if store is None or store.n == 0 or name not in store.extra:
+                    target.setData([], [])
+                    continue
+                y = smooth(store.series(name), window)
+                if self.log_scale.isChecked():
+                    y = np.where(y > 0, y, np.nan)
+                target.setData(store.steps[: store.n], y, connect="finite")
 
         name = self.quality_choice.currentText()
         if name and self.quality.n:
@@ -184,20 +243,20 @@ class CurvesPanel(QWidget):
             self.quality_item.setData([], [])
 
     def _set_log(self, on: bool) -> None:
-        for plot in {id(p): p for p in self.plots.values()}.values():
+        for plot in self._all_plots():
             plot.setLogMode(y=on)
         self.redraw()
 
     def _clicked(self, event) -> None:
-        for plot in {id(p): p for p in self.plots.values()}.values():
+        for plot in self._all_plots():
             if plot.sceneBoundingRect().contains(event.scenePos()):
                 point = plot.vb.mapSceneToView(event.scenePos())
                 self.stepClicked.emit(int(round(point.x())))
                 return
 
     def set_dark(self, dark: bool) -> None:
-        set_widget_dark(self.layout_widget, list({id(p): p for p in self.plots.values()}.values())
-                        + [self.quality_plot], dark)
+        self._dark = dark
+        set_widget_dark(self.layout_widget, self._all_plots() + [self.quality_plot], dark)
 
     def write_csv(self, path: Path) -> None:
         names = SERIES + sorted(self.buffer.extra)

@@ -149,7 +149,7 @@ def test_semi_supervised_scores_both_classifiers_live(fake_fashion):
 
 @pytest.mark.skipif(not REAL_FASHION.is_dir(), reason="needs Fashion-MNIST: apt-get install dataset-fashion-mnist")
 def test_semi_supervised_gan_beats_the_labels_only_classifier_on_100_labels():
-    trainer, events = quick("sgan_fashion", "metrics_every=100", "metrics_samples=2000")
+    trainer, events = quick("sgan_fashion", "metrics_every=150", "metrics_samples=2000")
     trainer.run(600)
     quality = [m.values for m in events.of(ev.Metrics) if m.group == "quality"]
     sgan = np.mean([q["test_accuracy"] for q in quality[-3:]])

@@ -289,3 +289,25 @@ def test_a_nan_pause_offers_a_roll_back_that_reaches_the_engine(qtbot, window):
     with qtbot.waitSignal(window.bridge.rolledBack, timeout=TIMEOUT) as blocker:
         roll_back.click()
     assert blocker.args[0].step == 0  # the run's first checkpoint
+
+
+def test_a_model_s_own_terms_get_their_plot_and_its_settings_stay_live(qtbot, window, fake_fashion):
+    choose(window, "began_fashion")
+    for key, value in (("data.path", str(fake_fashion)), ("batch_size", 16), ("report_every", 5),
+                       ("train.steps", 400), ("metrics_every", 0)):
+        window.config.set(key, value)
+    assert window.curves.terms_plot is None
+    window.start()
+    wait_metrics(qtbot, window, lambda m: m.step >= 10)
+    assert window.form.widgets["loss.began_gamma"].isEnabled()  # γ is live
+    assert not window.form.widgets["model.ae_code_dim"].isEnabled()  # the autoencoder's shape is not
+    with qtbot.waitSignal(window.bridge.finished, timeout=TIMEOUT):
+        window.stop()
+    window.curves.flush()
+    assert {"began_k", "convergence"} <= set(window.curves.term_names())
+    _, k_item = window.curves.term_items["began_k"]
+    assert len(k_item.getData()[0]) == window.curves.buffer.n
+    assert len(window.curves.items["energy_real"].getData()[0]) == window.curves.buffer.n
+    choose(window, "ring8")
+    window.curves.clear()
+    assert window.curves.terms_plot is None  # ring8 has none

@@ -55,11 +55,12 @@ def class_histogram(logits: np.ndarray, classes: int = 10) -> dict:
     }
 
 
-def image_quality(real_images: torch.Tensor, fake_images: torch.Tensor) -> dict:
-    """All image metrics for two batches of 1 x 28 x 28 images in [−1, 1]."""
+def image_quality(real_images: torch.Tensor, fake_images: torch.Tensor, real_features=None) -> dict:
+    """All image metrics for two batches of 1 x 28 x 28 images in [−1, 1] (pass the real batch's
+    evaluator features, from `embed`, to skip embedding it again)."""
     from engine.metrics.evaluator import embed, load_evaluator
     model = load_evaluator()
-    real_f, _ = embed(model, real_images.cpu())
+    real_f = real_features if real_features is not None else embed(model, real_images.cpu())[0]
     fake_f, fake_logits = embed(model, fake_images.cpu())
     precision, recall = precision_recall(real_f.numpy(), fake_f.numpy())
     return {"frechet_distance": frechet_distance(real_f.numpy(), fake_f.numpy()),

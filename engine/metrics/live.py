@@ -34,7 +34,7 @@ class QualityProbe:
                 self.kind = None
         rng = torch.Generator(device=trainer.device).manual_seed(c.train.seed + 4)
         self.latent = trainer._sample_latent(self.n, torch.Generator().manual_seed(c.train.seed + 5)).to(trainer.device)
-        self.real = self.real_labels = None
+        self.real = self.real_labels = self.real_features = None
         self.info = bool(c.model.info_categorical) and trainer.num_classes > 0 and trainer.dataset.kind == "images"
         if self.kind == "images" or self.info:
             real, labels = trainer.dataset.sample(self.n, rng)
@@ -79,8 +79,11 @@ class QualityProbe:
             q = painter_quality(fake.numpy())
             values.update(valid_share=q["valid_share"], a_distance=q["a_distance"])
         elif self.kind == "images":
+            from engine.metrics.evaluator import embed, load_evaluator
             from engine.metrics.images import image_quality
-            values.update(image_quality(self.real, fake))
+            if self.real_features is None:  # the real batch is fixed: embed it once
+                self.real_features = embed(load_evaluator(), self.real.cpu())[0]
+            values.update(image_quality(self.real, fake, self.real_features))
         if "code" in snap:
             from engine.metrics.matching import matched_accuracy
             classes = max(snap["categories"], int(self.real_labels.max()) + 1)
