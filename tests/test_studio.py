@@ -306,8 +306,8 @@ def test_a_model_s_own_terms_get_their_plot_and_its_settings_stay_live(qtbot, wi
     window.curves.flush()
     assert {"began_k", "convergence"} <= set(window.curves.term_names())
     _, k_item = window.curves.term_items["began_k"]
-    assert len(k_item.getData()[0]) == window.curves.buffer.n
-    assert len(window.curves.items["energy_real"].getData()[0]) == window.curves.buffer.n
+    assert len(k_item.xData) == window.curves.buffer.n
+    assert len(window.curves.items["energy_real"].xData) == window.curves.buffer.n
     choose(window, "ring8")
     window.curves.clear()
     assert window.curves.terms_plot is None  # ring8 has none
