@@ -88,8 +88,14 @@ class ProgressBar:
             parts.append(f"{v['steps_per_sec']:.1f} steps/s")
         if "d_loss" in v:
             parts.append(f"D {v['d_loss']:.3f}  G {v['g_loss']:.3f}")
+        elif "g_loss" in v:  # the VAE: one loss, the negative ELBO
+            parts.append(f"loss {v['g_loss']:.1f}  KL {v.get('kl', float('nan')):.1f}")
         if "d_real" in v:
             parts.append(f"D(x) {v['d_real']:.2f}  D(G(z)) {v['d_fake']:.2f}")
+        if "energy_real" in v:
+            parts.append(f"energy x {v['energy_real']:.3f}  G(z) {v['energy_fake']:.3f}")
+        if "began_k" in v:
+            parts.append(f"k_t {v['began_k']:.4f}  M {v['convergence']:.3f}")
         line = "  ".join(parts)
         if self.tty:
             self.stream.write("\r\033[K" + line)

@@ -94,6 +94,8 @@ class CurvesPanel(QWidget):
         self._marker_items: list = []
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.plots: dict[str, pg.PlotItem] = {}
+        self.labels: dict[str, str] = {}
+        self._in_legend: set[str] = set()
         self.items: dict[str, pg.PlotDataItem] = {}
         self.ghost_items: dict[str, pg.PlotDataItem] = {}
         self._redraw_timer = QTimer(self)
@@ -113,7 +115,8 @@ class CurvesPanel(QWidget):
                 plot.setXLink(first)
             for name, label, colour in series:
                 self.ghost_items[name] = plot.plot(pen=pg.mkPen(colour, width=1, style=Qt.DashLine))
-                self.items[name] = plot.plot(pen=pg.mkPen(colour, width=1.5), name=label)
+                self.items[name] = plot.plot(pen=pg.mkPen(colour, width=1.5))  # named once reported
+                self.labels[name] = label
                 self.plots[name] = plot
             plot.scene().sigMouseClicked.connect(self._clicked)
         self.first_plot = first
@@ -224,6 +227,7 @@ class CurvesPanel(QWidget):
                 if self.log_scale.isChecked():
                     y = np.where(y > 0, y, np.nan)
                 item.setData(store.steps[: store.n], y, connect="finite")
+        self._update_legends()
         ghost_terms = [n for n in self.ghost.extra if n not in NOT_TERMS] if self.ghost is not None else []
         for name in dict.fromkeys(self.term_names() + ghost_terms):
             ghost_item, item = self._term_item(name)
@@ -241,6 +245,21 @@ class CurvesPanel(QWidget):
             self.quality_item.setData(self.quality.steps[: self.quality.n], self.quality.series(name), connect="finite")
         else:
             self.quality_item.setData([], [])
+
+    def _update_legends(self) -> None:
+        """A legend lists only the series this run reports (no 'W estimate' for a GAN that has none)."""
+        for name, item in self.items.items():
+            reported = self.buffer.n > 0 and name in self.buffer.values and bool(
+                np.isfinite(self.buffer.series(name)).any())
+            if reported == (name in self._in_legend):
+                continue
+            legend = self.plots[name].legend
+            if reported:
+                legend.addItem(item, self.labels[name])
+                self._in_legend.add(name)
+            else:
+                legend.removeItem(item)
+                self._in_legend.discard(name)
 
     def _set_log(self, on: bool) -> None:
         for plot in self._all_plots():

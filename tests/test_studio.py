@@ -308,6 +308,8 @@ def test_a_model_s_own_terms_get_their_plot_and_its_settings_stay_live(qtbot, wi
     _, k_item = window.curves.term_items["began_k"]
     assert len(k_item.xData) == window.curves.buffer.n
     assert len(window.curves.items["energy_real"].xData) == window.curves.buffer.n
+    legend = [label.text for _, label in window.curves.plots["energy_real"].legend.items]
+    assert legend == ["energy of x", "energy of G(z)"]  # an autoencoder D has no D(x) probability
     choose(window, "ring8")
     window.curves.clear()
     assert window.curves.terms_plot is None  # ring8 has none
