@@ -134,6 +134,7 @@ class TricksConfig:
                                  max=1024)
     minibatch_kernel_dim: int = _f(5, "minibatch discrimination: size C of each kernel", min=1, max=128)
     historical_averaging: float = _f(0.0, "weight of ‖θ − mean of past θ‖² for G and D (0: off)", min=0.0)
+    virtual_batchnorm: bool = _f(False, "G normalises each sample with a fixed reference batch, not its batch (dcgan)")
     grad_norms: bool = _f(True, "report gradient norms of G and D")
 
 
@@ -270,6 +271,14 @@ class Config:
             if l.name not in ("minimax", "non_saturating"):
                 raise ConfigError(f"model.semi_supervised needs loss.name = 'non_saturating' or 'minimax' (D's "
                                   f"real/fake logit is the log-sum-exp of its class logits), not {l.name!r}.")
+        if t.virtual_batchnorm:
+            if m.architecture != "dcgan":
+                raise ConfigError("tricks.virtual_batchnorm needs model.architecture = 'dcgan': the mlp generator "
+                                  "has no batch norm to replace.")
+            for key, on in heads[:4]:
+                if on:
+                    raise ConfigError(f"tricks.virtual_batchnorm is not allowed with {key}: the reference batch is "
+                                      f"noise only; turn one of them off.")
         layers = discriminator_layers(self)
         if t.feature_layer > layers:
             raise ConfigError(f"tricks.feature_layer = {t.feature_layer} is not allowed: this D has {layers} hidden "

@@ -42,6 +42,34 @@ def start_side(image_size: int) -> int:
     return 7 if image_size == 28 else 4
 
 
+VBN_REFERENCE = 64  # size of virtual batch norm's reference batch
+
+
+class VirtualBatchNorm2d(nn.Module):
+    """Salimans et al. 2016: normalise each sample with the statistics of a fixed reference batch
+    together with that sample alone. The first call in a forward pass is the reference batch."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+        self.reference: tuple | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reference is None:
+            mean, square = x.mean((0, 2, 3), keepdim=True), (x * x).mean((0, 2, 3), keepdim=True)
+            self.reference = (mean, square, x.shape[0])
+        else:
+            ref_mean, ref_square, n = self.reference
+            share = 1.0 / (n + 1)
+            mean = share * x.mean((2, 3), keepdim=True) + (1 - share) * ref_mean
+            square = share * (x * x).mean((2, 3), keepdim=True) + (1 - share) * ref_square
+        var = (square - mean * mean).clamp_min(0.0)
+        out = (x - mean) * torch.rsqrt(var + self.eps)
+        return out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
 class Generator(nn.Module):
     def __init__(self, config: Config, data_shape: tuple, num_classes: int):
         super().__init__()
@@ -67,15 +95,21 @@ class Generator(nn.Module):
             side = start_side(size)
             ups = int(round(math.log2(size / side)))
             width = m.base_channels * 2 ** (ups - 1)
+            norm = VirtualBatchNorm2d if config.tricks.virtual_batchnorm else nn.BatchNorm2d
             layers = [nn.Linear(in_dim, width * side * side, bias=False), nn.Unflatten(1, (width, side, side)),
-                      nn.BatchNorm2d(width), nn.ReLU()]
+                      norm(width), nn.ReLU()]
             for _ in range(ups - 1):
-                layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
-                           nn.ReLU()]
+                layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), norm(width // 2), nn.ReLU()]
                 width //= 2
             layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
             self.body = nn.Sequential(*layers)
             self.apply(_dcgan_init)
+        self.virtual_batchnorm = config.tricks.virtual_batchnorm and m.architecture == "dcgan"
+        if self.virtual_batchnorm:  # a fixed reference batch of noise, kept with the weights
+            rng = torch.Generator().manual_seed(config.train.seed + 7)
+            reference = torch.randn(VBN_REFERENCE, in_dim, generator=rng) if m.noise_distribution == "normal" \
+                else torch.rand(VBN_REFERENCE, in_dim, generator=rng) * 2 - 1
+            self.register_buffer("vbn_reference", reference)
 
     def forward(self, z: torch.Tensor, codes: torch.Tensor | None = None, labels: torch.Tensor | None = None):
         parts = [z]
@@ -83,7 +117,22 @@ class Generator(nn.Module):
             parts.append(codes)
         if self.embed is not None:
             parts.append(self.embed(labels))
-        x = self.body(torch.cat(parts, dim=1) if len(parts) > 1 else z)
+        inputs = torch.cat(parts, dim=1) if len(parts) > 1 else z
+        if self.virtual_batchnorm:
+            return self._forward_virtual(inputs)
+        x = self.body(inputs)
+        return x.view(x.shape[0], *self.data_shape)
+
+    def _forward_virtual(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Virtual batch norm: a pass over the reference batch fixes each layer's statistics, then
+        every sample is normalised with them (and its own), never with its batch-mates'."""
+        norms = [m for m in self.body if isinstance(m, VirtualBatchNorm2d)]
+        try:
+            self.body(self.vbn_reference)
+            x = self.body(inputs)
+        finally:
+            for norm in norms:
+                norm.reference = None
         return x.view(x.shape[0], *self.data_shape)
 
 
@@ -273,7 +322,7 @@ def _dcgan_init(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, (nn.BatchNorm2d, VirtualBatchNorm2d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 

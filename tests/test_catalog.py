@@ -172,3 +172,18 @@ def test_vae_refuses_discriminator_tricks():
         load_preset("vae_fashion", ["spectral_norm=true"])
     with pytest.raises(ConfigError, match=r"model\.semi_supervised needs a labelled image data set"):
         load_preset("ring8", ["semi_supervised=true"])
+
+
+def test_virtual_batch_norm_makes_a_sample_independent_of_its_batch_mates(fake_fashion):
+    outputs = {}
+    for vbn in (False, True):
+        trainer, _ = quick("improved_fashion", "batch_size=16", "metrics_every=0", f"virtual_batchnorm={str(vbn).lower()}",
+                           fake_dir=fake_fashion)
+        trainer.run(5)
+        g = trainer.generator.train()  # training mode: plain batch norm uses the batch's own statistics
+        z = torch.randn(8, trainer.config.model.noise_dim, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            together = g(z)[:1]
+            alone = g(z[:1].repeat(2, 1))[:1]
+        outputs[vbn] = (together - alone).abs().max().item()
+    assert outputs[True] < 1e-5 < outputs[False]
