@@ -71,7 +71,7 @@ class ModelConfig:
     info_weight: float = _f(1.0, "InfoGAN: weight of the mutual-information term", min=0.0)
     spectral_norm: bool = _f(False, "spectral normalisation of every layer of D (Miyato et al. 2018)")
     semi_supervised: bool = _f(False, "K+1-class D: K real classes plus fake, trained with data.labelled labels")
-    ae_code_dim: int = _f(64, "code size of the autoencoder D (ebgan, began) and of nothing else", min=1, max=4096)
+    ae_code_dim: int = _f(64, "code size of the autoencoder D (ebgan, began)", min=1, max=4096)
 
 
 @dataclass

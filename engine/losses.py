@@ -140,8 +140,12 @@ def sample_distance(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _loss_sensitive_d(real: Tensor, fake: Tensor, target: float, ctx: LossContext) -> Tensor:
-    """E L(x) + λ E (Δ(x, G(z)) + L(x) − L(G(z)))₊: fakes must cost at least Δ more than the real pair."""
+    """E L(x) + λ E (Δ(x, G(z)) + L(x) − L(G(z)))₊: fakes must cost at least Δ more than the real pair.
+
+    L_θ is a loss, so it is kept non-negative: L = softplus(D's output). Unbounded below, the first
+    term alone would let D lower L everywhere."""
     s = ctx.settings
+    real, fake = F.softplus(real), F.softplus(fake)
     delta = s.ls_delta_scale * sample_distance(ctx.real_x, ctx.fake_x)
     violation = F.relu(delta + real - fake)
     ctx.report["ls_margin"] = delta.mean().detach()
@@ -149,7 +153,7 @@ def _loss_sensitive_d(real: Tensor, fake: Tensor, target: float, ctx: LossContex
     return real.mean() + s.ls_lambda * violation.mean()
 
 
-register(Loss("loss_sensitive", _loss_sensitive_d, lambda fake, ctx=None: fake.mean(), real_is_low=True))
+register(Loss("loss_sensitive", _loss_sensitive_d, lambda fake, ctx=None: F.softplus(fake).mean(), real_is_low=True))
 
 
 # -- the non-adversarial baseline ---------------------------------------------------------------

@@ -70,6 +70,37 @@ class VirtualBatchNorm2d(nn.Module):
         return out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
+def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None) -> nn.Sequential:
+    """From a vector to a batch shaped like the data: G's body, and the autoencoder D's decoder.
+    MLP: hidden layers of `act`; DCGAN: a linear map to the smallest feature map, then transposed
+    convolutions that double the side, each followed by `norm` (if any) and `act`."""
+    m = config.model
+    if m.architecture == "mlp":
+        layers, width = [], in_dim
+        for _ in range(m.depth):
+            layers += [nn.Linear(width, m.hidden_width), act()]
+            width = m.hidden_width
+        layers.append(nn.Linear(width, math.prod(data_shape)))
+        if len(data_shape) == 3:
+            layers.append(nn.Tanh())
+        return nn.Sequential(*layers)
+    channels, size = data_shape[0], data_shape[1]
+    side = start_side(size)
+    ups = int(round(math.log2(size / side)))
+    width = m.base_channels * 2 ** (ups - 1)
+    bias = norm is None  # a norm layer brings its own shift
+    layers = [nn.Linear(in_dim, width * side * side, bias=bias), nn.Unflatten(1, (width, side, side))]
+    for i in range(ups):
+        if norm is not None:
+            layers.append(norm(width))
+        layers.append(act())
+        if i < ups - 1:
+            layers.append(nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=bias))
+            width //= 2
+    layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
 class Generator(nn.Module):
     def __init__(self, config: Config, data_shape: tuple, num_classes: int):
         super().__init__()
@@ -80,29 +111,11 @@ class Generator(nn.Module):
         conditioned = (m.conditional or m.auxiliary_classifier) and num_classes > 0
         self.embed = nn.Embedding(num_classes, _embed_dim(num_classes)) if conditioned else None
         in_dim = m.noise_dim + self.code_dim + (self.embed.embedding_dim if self.embed is not None else 0)
-        images = len(self.data_shape) == 3
         if m.architecture == "mlp":
-            layers, width = [], in_dim
-            for _ in range(m.depth):
-                layers += [nn.Linear(width, m.hidden_width), _act(m.activation)]
-                width = m.hidden_width
-            layers.append(nn.Linear(width, math.prod(self.data_shape)))
-            if images:
-                layers.append(nn.Tanh())
-            self.body = nn.Sequential(*layers)
+            self.body = _up_body(config, in_dim, self.data_shape, lambda: _act(m.activation))
         else:
-            channels, size = self.data_shape[0], self.data_shape[1]
-            side = start_side(size)
-            ups = int(round(math.log2(size / side)))
-            width = m.base_channels * 2 ** (ups - 1)
             norm = VirtualBatchNorm2d if config.tricks.virtual_batchnorm else nn.BatchNorm2d
-            layers = [nn.Linear(in_dim, width * side * side, bias=False), nn.Unflatten(1, (width, side, side)),
-                      norm(width), nn.ReLU()]
-            for _ in range(ups - 1):
-                layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), norm(width // 2), nn.ReLU()]
-                width //= 2
-            layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
-            self.body = nn.Sequential(*layers)
+            self.body = _up_body(config, in_dim, self.data_shape, nn.ReLU, norm)
             self.apply(_dcgan_init)
         self.virtual_batchnorm = config.tricks.virtual_batchnorm and m.architecture == "dcgan"
         if self.virtual_batchnorm:  # a fixed reference batch of noise, kept with the weights
@@ -172,6 +185,7 @@ class MinibatchDiscrimination(nn.Module):
         m = (f @ self.T).view(-1, self.kernels, self.kernel_dim)
         distance = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # (N, N, B)
         closeness = torch.exp(-distance).sum(1) - 1.0  # leave out each sample's match with itself
+        self.last_closeness = closeness.detach().mean()  # per kernel, of the batch just seen
         return torch.cat([f, closeness], 1)
 
 
@@ -246,27 +260,9 @@ class AutoencoderDiscriminator(nn.Module):
         self.norm = get_loss(config.loss.name).energy
         self.trunk, features = _d_trunk(config, self.data_shape)
         self.code = nn.Linear(features, m.ae_code_dim)
-        if m.architecture == "mlp":
-            layers, width = [], m.ae_code_dim
-            for _ in range(m.depth):
-                layers += [nn.Linear(width, m.hidden_width), nn.ELU()]
-                width = m.hidden_width
-            layers.append(nn.Linear(width, math.prod(self.data_shape)))
-            if len(self.data_shape) == 3:
-                layers.append(nn.Tanh())
-        else:
-            channels, size = self.data_shape[0], self.data_shape[1]
-            side = start_side(size)
-            ups = int(round(math.log2(size / side)))
-            width = m.base_channels * 2 ** (ups - 1)
-            layers = [nn.Linear(m.ae_code_dim, width * side * side), nn.Unflatten(1, (width, side, side)), nn.ELU()]
-            for _ in range(ups - 1):
-                layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1), nn.ELU()]
-                width //= 2
-            layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
-        self.decoder = nn.Sequential(*layers)
-        if m.architecture == "dcgan":
-            self.apply(_dcgan_init)
+        self.decoder = _up_body(config, m.ae_code_dim, self.data_shape, nn.ELU)
+        # PyTorch's default init, not DCGAN's N(0, 0.02): without batch norm, weights that small
+        # leave the code nearly constant and the autoencoder stuck on the mean image.
         if m.spectral_norm:
             apply_spectral_norm(self)
 

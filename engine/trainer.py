@@ -102,7 +102,8 @@ class Trainer:
         self.semi_supervised = m.semi_supervised and self.num_classes > 0
         self.baseline = self.opt_baseline = None
         if self.semi_supervised:
-            self.dataset.keep_labels(self.config.data.labelled, seed)
+            if hasattr(self.dataset, "keep_labels"):  # not when only sampling from a checkpoint
+                self.dataset.keep_labels(self.config.data.labelled, seed)
             self.baseline = Discriminator(self.config, self.data_shape, self.num_classes).to(self.device)
             self.opt_baseline = self._make_optimizer(self.config.optim.optimizer_d, self.baseline, "d")
         self.history = self.history_count = None
@@ -241,6 +242,8 @@ class Trainer:
                 out_real = self.discriminator(self._noisy(real), real_labels if self.d_conditioned else None)
                 out_fake = self.discriminator(self._noisy(fake), latent.labels if self.d_conditioned else None)
                 d_loss = loss.d_loss(out_real.logit.float(), out_fake.logit.float(), real_target, ctx)
+                if getattr(self.discriminator, "minibatch", None) is not None:  # its last batch was the fakes
+                    last["minibatch_closeness"] = self.discriminator.minibatch.last_closeness
                 if c.model.auxiliary_classifier:
                     class_loss = (F.cross_entropy(out_real.class_logits.float(), real_labels)
                                   + F.cross_entropy(out_fake.class_logits.float(), latent.labels))
@@ -545,7 +548,7 @@ class Trainer:
     REPORTED = ("grad_norm_d", "grad_norm_g", "gradient_penalty", "info_loss", "class_loss_d", "supervised_loss",
                 "baseline_loss", "feature_matching", "historical_d", "historical_g", "pullaway", "energy_real",
                 "energy_fake", "margin_active", "began_k", "convergence", "ls_margin", "ls_violated",
-                "d_lipschitz_bound", "recon", "kl")
+                "d_lipschitz_bound", "recon", "kl", "minibatch_closeness")
 
     def _report(self) -> None:
         self._force_report = False

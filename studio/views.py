@@ -35,7 +35,8 @@ TERM_LABELS = {"began_k": "k_t", "convergence": "M", "ls_margin": "Δ(x, G(z))",
                "margin_active": "fakes under m", "pullaway": "pull-away", "feature_matching": "feature matching",
                "historical_d": "hist. avg D", "historical_g": "hist. avg G", "supervised_loss": "supervised CE",
                "baseline_loss": "labels-only CE", "d_lipschitz_bound": "Lipschitz bound of D",
-               "instance_noise": "instance noise σ", "recon": "reconstruction", "kl": "KL"}
+               "instance_noise": "instance noise σ", "recon": "reconstruction", "kl": "KL",
+               "minibatch_closeness": "fakes' closeness (minibatch disc.)"}
 
 
 class SeriesBuffer:
@@ -220,31 +221,28 @@ class CurvesPanel(QWidget):
         window = self.smoothing.value()
         for store, items in ((self.buffer, self.items), (self.ghost, self.ghost_items)):
             for name, item in items.items():
-                if store is None or store.n == 0:
-                    item.setData([], [])
-                    continue
-                y = smooth(store.series(name), window)
-                if self.log_scale.isChecked():
-                    y = np.where(y > 0, y, np.nan)
-                item.setData(store.steps[: store.n], y, connect="finite")
+                self._draw_series(item, store, name, window)
         self._update_legends()
         ghost_terms = [n for n in self.ghost.extra if n not in NOT_TERMS] if self.ghost is not None else []
         for name in dict.fromkeys(self.term_names() + ghost_terms):
             ghost_item, item = self._term_item(name)
-            for store, target in ((self.buffer, item), (self.ghost, ghost_item)):
-                if store is None or store.n == 0 or name not in store.extra:
-                    target.setData([], [])
-                    continue
-                y = smooth(store.series(name), window)
-                if self.log_scale.isChecked():
-                    y = np.where(y > 0, y, np.nan)
-                target.setData(store.steps[: store.n], y, connect="finite")
+            self._draw_series(item, self.buffer, name, window)
+            self._draw_series(ghost_item, self.ghost, name, window)
 
         name = self.quality_choice.currentText()
         if name and self.quality.n:
             self.quality_item.setData(self.quality.steps[: self.quality.n], self.quality.series(name), connect="finite")
         else:
             self.quality_item.setData([], [])
+
+    def _draw_series(self, item, store: SeriesBuffer | None, name: str, window: int) -> None:
+        if store is None or store.n == 0 or (name not in store.values and name not in store.extra):
+            item.setData([], [])
+            return
+        y = smooth(store.series(name), window)
+        if self.log_scale.isChecked():
+            y = np.where(y > 0, y, np.nan)
+        item.setData(store.steps[: store.n], y, connect="finite")
 
     def _update_legends(self) -> None:
         """A legend lists only the series this run reports (no 'W estimate' for a GAN that has none)."""

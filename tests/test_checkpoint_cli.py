@@ -110,3 +110,14 @@ def test_bare_command_without_display_says_how_to_run_headless(monkeypatch, caps
         pytest.skip("the display check is for Linux")
     assert main([]) == 2
     assert "gan-studio train" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["sgan_fashion", "began_fashion", "vae_fashion", "improved_fashion"])
+def test_catalog_checkpoints_sample_from_the_cli(name, tmp_path, fake_fashion):
+    out = tmp_path / "run"
+    assert main(["train", name, "--steps", "2", "--out", str(out), "--set", f"data.path={str(fake_fashion)!r}",
+                 "--set", "batch_size=8", "--set", "metrics_every=0"]) == 0
+    checkpoint = out / "checkpoints" / "step_0000002.pt"
+    assert main(["sample", str(checkpoint), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    with Image.open(tmp_path / "grid.png") as img:
+        assert img.size == (2 * 30 + 2, 2 * 30 + 2)
