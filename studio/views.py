@@ -26,6 +26,8 @@ PLOTS = (
     ("Gradient norms", (("grad_norm_d", "|∇D|", "#1f77b4"), ("grad_norm_g", "|∇G|", "#ff7f0e"))),
 )
 SERIES = [name for _, series in PLOTS for name, _, _ in series]
+QUALITY_COMPANIONS = {"test_accuracy": "baseline_accuracy", "baseline_accuracy": "test_accuracy"}
+QUALITY_LABELS = {"test_accuracy": "semi-supervised D", "baseline_accuracy": "same net, labels only"}
 # Reported every time but not curves of the model: settings and speed.
 NOT_TERMS = {"lr_g", "lr_d", "k", "steps_per_sec"}
 # Each model's own live quantities (BEGAN's k_t and M, feature matching, VAE's KL, ...) share one
@@ -129,6 +131,10 @@ class CurvesPanel(QWidget):
         self.quality_plot = self.layout_widget.addPlot(row=len(PLOTS), col=0, title="Quality")
         self.quality_plot.showGrid(x=True, y=True, alpha=0.2)
         self.quality_plot.setXLink(first)
+        self.quality_legend = self.quality_plot.addLegend(offset=(-10, 5))
+        # a measurement shown with the one it is compared against (the semi-supervised D and the labels-only net)
+        self.quality_companion = self.quality_plot.plot(pen=pg.mkPen("#8c564b", width=1.5, style=Qt.DashLine),
+                                                        symbol="t", symbolSize=6, symbolBrush="#8c564b")
         self.quality_item = self.quality_plot.plot(pen=pg.mkPen("#9467bd", width=1.5), symbol="o", symbolSize=5,
                                                    symbolBrush="#9467bd")
         self.quality_choice = QComboBox()
@@ -230,10 +236,20 @@ class CurvesPanel(QWidget):
             self._draw_series(ghost_item, self.ghost, name, window)
 
         name = self.quality_choice.currentText()
+        companion = QUALITY_COMPANIONS.get(name)
+        self.quality_legend.clear()
         if name and self.quality.n:
-            self.quality_item.setData(self.quality.steps[: self.quality.n], self.quality.series(name), connect="finite")
+            steps = self.quality.steps[: self.quality.n]
+            self.quality_item.setData(steps, self.quality.series(name), connect="finite")
+            if companion and companion in self.quality.extra:
+                self.quality_companion.setData(steps, self.quality.series(companion), connect="finite")
+                self.quality_legend.addItem(self.quality_item, QUALITY_LABELS.get(name, name))
+                self.quality_legend.addItem(self.quality_companion, QUALITY_LABELS.get(companion, companion))
+            else:
+                self.quality_companion.setData([], [])
         else:
             self.quality_item.setData([], [])
+            self.quality_companion.setData([], [])
 
     def _draw_series(self, item, store: SeriesBuffer | None, name: str, window: int) -> None:
         if store is None or store.n == 0 or (name not in store.values and name not in store.extra):

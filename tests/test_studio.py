@@ -313,3 +313,19 @@ def test_a_model_s_own_terms_get_their_plot_and_its_settings_stay_live(qtbot, wi
     choose(window, "ring8")
     window.curves.clear()
     assert window.curves.terms_plot is None  # ring8 has none
+
+
+def test_the_semi_supervised_accuracy_is_drawn_beside_the_labels_only_one(qtbot):
+    from engine.events import Metrics
+    from studio.views import CurvesPanel
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    panel.add_metrics([Metrics(s, {"frechet_distance": 300.0 - s, "test_accuracy": 0.6 + s / 1e4,
+                                   "baseline_accuracy": 0.6}, group="quality") for s in (100, 200, 300)])
+    panel.quality_choice.setCurrentText("test_accuracy")
+    panel.flush()
+    assert list(panel.quality_companion.yData) == [0.6, 0.6, 0.6]
+    assert [label.text for _, label in panel.quality_legend.items] == ["semi-supervised D", "same net, labels only"]
+    panel.quality_choice.setCurrentText("frechet_distance")
+    panel.flush()
+    assert panel.quality_companion.yData is None or len(panel.quality_companion.yData) == 0
