@@ -285,12 +285,13 @@ class Trainer:
         latent = self._sample_latent(batch, self.rng)
         with autocast:
             fake = self.generator(latent.z, latent.codes, latent.labels)
-            out_fake_g = self.discriminator(self._noisy(fake), latent.labels if self.d_conditioned else None)
-            if c.tricks.feature_matching:
+            fake_in = self._noisy(fake)
+            out_fake_g = self.discriminator(fake_in, latent.labels if self.d_conditioned else None)
+            if c.tricks.feature_matching:  # D sees both sides through the same instance noise
                 layer = c.tricks.feature_layer
                 with torch.no_grad():
-                    target = self.discriminator.hidden(real, layer).float().mean(0)
-                mine = out_fake_g.features if layer == 0 else self.discriminator.hidden(fake, layer)
+                    target = self.discriminator.hidden(self._noisy(real), layer).float().mean(0)
+                mine = out_fake_g.features if layer == 0 else self.discriminator.hidden(fake_in, layer)
                 g_loss = ((target - mine.float().mean(0)) ** 2).mean()
                 last["feature_matching"] = g_loss.detach()
             else:
