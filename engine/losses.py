@@ -41,6 +41,8 @@ class Loss:
     energy: str = ""  # "mse" or "l1": D is an autoencoder and its output is the reconstruction error
     adversarial: bool = True  # False for the VAE baseline, which the trainer runs on its own path
     real_is_low: bool = False  # D's output is an energy or a loss: low on real data, high on fakes
+    # called after each generator step with D's outputs on the last real batch and on G's batch
+    after_step: Callable[[LossContext, Tensor, Tensor], None] | None = None
 
 
 def _bce_real(real: Tensor, target: float) -> Tensor:
@@ -101,6 +103,7 @@ def _ebgan_d(real: Tensor, fake: Tensor, target: float, ctx: LossContext) -> Ten
 
 
 def _ebgan_g(fake: Tensor, ctx: LossContext) -> Tensor:
+    """G lowers the energy of its samples (EBGAN and BEGAN alike)."""
     return fake.mean()
 
 
@@ -109,27 +112,19 @@ register(Loss("ebgan", _ebgan_d, _ebgan_g, energy="mse", real_is_low=True))
 
 def _began_d(real: Tensor, fake: Tensor, target: float, ctx: LossContext) -> Tensor:
     """Berthelot et al. 2017: L_D = L(x) − k_t L(G(z_D)); k_t is updated after the G step."""
-    k = ctx.state.setdefault("k", 0.0)
-    ctx.state["last_real"] = real.mean().detach()
-    return real.mean() - k * fake.mean()
+    return real.mean() - ctx.state.get("k", 0.0) * fake.mean()
 
 
-def _began_g(fake: Tensor, ctx: LossContext) -> Tensor:
-    ctx.state["last_fake_g"] = fake.mean().detach()
-    return fake.mean()
-
-
-register(Loss("began", _began_d, _began_g, energy="l1", real_is_low=True))
-
-
-def began_update(ctx: LossContext) -> None:
+def _began_update(ctx: LossContext, real: Tensor, fake_g: Tensor) -> None:
     """k_{t+1} = clip(k_t + λ_k (γ L(x) − L(G(z_G))), 0, 1); M = L(x) + |γ L(x) − L(G(z_G))|."""
     s = ctx.settings
-    real = float(ctx.state["last_real"])
-    fake = float(ctx.state["last_fake_g"])
+    real, fake = float(real.mean()), float(fake_g.mean())
     balance = s.began_gamma * real - fake
     ctx.state["k"] = min(1.0, max(0.0, ctx.state.get("k", 0.0) + s.began_lambda_k * balance))
     ctx.report.update(began_k=ctx.state["k"], convergence=real + abs(balance), energy_real=real, energy_fake=fake)
+
+
+register(Loss("began", _began_d, _ebgan_g, energy="l1", real_is_low=True, after_step=_began_update))
 
 
 # -- loss-sensitive GAN (Qi 2017) ------------------------------------------------------------

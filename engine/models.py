@@ -277,6 +277,9 @@ class AutoencoderDiscriminator(nn.Module):
         return DOut(energy, code)
 
     def hidden(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        """As Discriminator.hidden, except that layer 0 is the code (this D's features)."""
+        if layer == 0:
+            return self.code(self.trunk(x))
         return Discriminator.hidden(self, x, layer)
 
 

@@ -27,7 +27,7 @@ from engine.config import LOW_DIM_DATASETS, Config, ConfigError, aliases, live_k
 from engine.data import make_dataset
 from engine.images import save_png
 from engine.latent import as_arrays, render_picture
-from engine.losses import LossContext, began_update, get_loss, gradient_penalty, pull_away
+from engine.losses import LossContext, get_loss, gradient_penalty, pull_away
 from engine.models import Discriminator, build_models, lipschitz_bound
 
 FIELD_RESOLUTION = 64
@@ -317,8 +317,8 @@ class Trainer:
             self._update_history("g")
         if self.ema is not None:
             self._update_ema()
-        if loss.name == "began":
-            began_update(ctx)
+        if loss.after_step is not None:
+            loss.after_step(ctx, out_real.logit.detach(), out_fake_g.logit.detach())
         if report and (loss.clips_weights or loss.gradient_penalty or c.model.spectral_norm):
             last["d_lipschitz_bound"] = lipschitz_bound(self.discriminator)
 
@@ -545,11 +545,6 @@ class Trainer:
                     group["momentum"] = betas[0]
 
     # -- reports ------------------------------------------------------------------------
-    # Live quantities a step may leave in self._last, reported as they are.
-    REPORTED = ("grad_norm_d", "grad_norm_g", "gradient_penalty", "info_loss", "class_loss_d", "supervised_loss",
-                "baseline_loss", "feature_matching", "historical_d", "historical_g", "pullaway", "energy_real",
-                "energy_fake", "margin_active", "began_k", "convergence", "ls_margin", "ls_violated",
-                "d_lipschitz_bound", "recon", "kl", "minibatch_closeness")
 
     def _report(self) -> None:
         self._force_report = False
@@ -570,9 +565,9 @@ class Trainer:
                 values["d_fake"] = fake_out.mean().item()
             if self.loss.wasserstein:
                 values["wasserstein"] = values["d_real"] - values["d_fake"]
-        for name in self.REPORTED:
-            if name in last:
-                values[name] = float(last[name])
+        for name, value in last.items():  # every scalar a step left behind, as it is
+            if name not in values and name not in ("real_out", "fake_out"):
+                values[name] = float(value)
         if self.config.tricks.instance_noise > 0:
             values["instance_noise"] = self.current_instance_noise()
         if self.step > start_step and elapsed > 0:
@@ -683,7 +678,7 @@ class Trainer:
             "fixed": self.fixed.to("cpu").as_dict(),
             "data_shape": list(self.data_shape),
             "num_classes": self.num_classes,
-            "loss_state": {k: v for k, v in self.loss_ctx.state.items() if isinstance(v, float)},
+            "loss_state": dict(self.loss_ctx.state),
             "baseline": self.baseline.state_dict() if self.baseline is not None else None,
             "opt_baseline": self.opt_baseline.state_dict() if self.opt_baseline is not None else None,
             "history": self.history,

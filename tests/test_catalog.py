@@ -40,6 +40,13 @@ def test_began_keeps_k_in_range_and_convergence_falls(fake_fashion):
     assert trainer.config.loss.began_gamma == 0.7 and events.of(ev.ParamChanged)[-1].name == "gamma"
 
 
+def test_feature_matching_works_with_an_autoencoder_d(fake_fashion):
+    trainer, events = small("began_fashion", fake_fashion, "feature_matching=true", batch=8)
+    assert trainer.run(20) == "done"
+    last = events.of(ev.Metrics)[-1].values
+    assert np.isfinite(last["feature_matching"]) and 0.0 <= last["began_k"] <= 1.0
+
+
 def test_ebgan_energy_separates_real_from_fake(fake_fashion):
     trainer, events = small("ebgan_fashion", fake_fashion, batch=32)
     trainer.run(300)
