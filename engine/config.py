@@ -20,6 +20,8 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 DATASETS = ("painter", "ring8", "grid25", "spiral", "fashion_mnist", "mnist", "cifar10", "folder")
 LOW_DIM_DATASETS = ("painter", "ring8", "grid25", "spiral")
+LABELLED_IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10")  # labels and a test split
+LABELLED_IMAGE_NAMES = ", ".join(LABELLED_IMAGE_DATASETS[:-1]) + " or " + LABELLED_IMAGE_DATASETS[-1]
 LOSSES = ("minimax", "non_saturating", "wgan", "wgan_gp", "least_squares", "hinge", "ebgan", "began",
           "loss_sensitive", "vae")
 ENERGY_LOSSES = ("ebgan", "began")
@@ -262,9 +264,9 @@ class Config:
             raise ConfigError(f"tricks.label_smoothing = {t.label_smoothing} has no effect with loss.name = "
                               f"{l.name!r}; it needs one of {', '.join(TARGET_LOSSES)}, or set it to 0.")
         if m.semi_supervised:
-            if d.dataset not in ("fashion_mnist", "mnist", "cifar10"):
+            if d.dataset not in LABELLED_IMAGE_DATASETS:
                 raise ConfigError(f"model.semi_supervised needs a labelled image data set with a test split, but "
-                                  f"data.dataset = {d.dataset!r}; use fashion_mnist, mnist or cifar10.")
+                                  f"data.dataset = {d.dataset!r}; use {LABELLED_IMAGE_NAMES}.")
             if m.conditional or m.auxiliary_classifier:
                 raise ConfigError("model.semi_supervised already gives D a class head; turn model.conditional and "
                                   "model.auxiliary_classifier off.")

@@ -86,10 +86,13 @@ class ImageTensorDataset:
             self.labelled_index = self.labelled_index.to(self.device)
         return self
 
+    def scaled(self, idx: torch.Tensor) -> torch.Tensor:
+        """The images at idx as floats in [−1, 1], the range G's tanh produces."""
+        return self.images[idx].float().div_(127.5).sub_(1.0)
+
     def sample(self, n: int, generator: torch.Generator):
         idx = torch.randint(0, len(self.images), (n,), generator=generator, device=self.device)
-        x = self.images[idx].float().div_(127.5).sub_(1.0)
-        return x, (self.labels[idx] if self.labels is not None else None)
+        return self.scaled(idx), (self.labels[idx] if self.labels is not None else None)
 
     def keep_labels(self, count: int, seed: int) -> None:
         """Semi-supervised training: keep `count` labelled examples, as even over the classes as
@@ -108,7 +111,7 @@ class ImageTensorDataset:
     def sample_labelled(self, n: int, generator: torch.Generator):
         pick = torch.randint(0, len(self.labelled_index), (n,), generator=generator, device=self.device)
         idx = self.labelled_index[pick]
-        return self.images[idx].float().div_(127.5).sub_(1.0), self.labels[idx]
+        return self.scaled(idx), self.labels[idx]
 
 
 def fit_images(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:

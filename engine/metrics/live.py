@@ -44,7 +44,7 @@ class QualityProbe:
             from engine.data import make_test_set
             test = make_test_set(c)
             pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(c.train.seed + 6))[: self.n]
-            self.test = (test.images[pick].float().div_(127.5).sub_(1.0), test.labels[pick])
+            self.test = (test.scaled(pick), test.labels[pick])
         self.enabled = self.kind is not None or self.info or self.test is not None
 
     @torch.no_grad()
