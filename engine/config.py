@@ -291,13 +291,20 @@ class Config:
         return sum(self.model.info_categorical)
 
 
+def start_side(image_size: int) -> int:
+    """Side of the smallest feature map of the dcgan networks."""
+    return 7 if image_size == 28 else 4
+
+
+def resolution_steps(image_size: int) -> int:
+    """How many times the dcgan networks halve (D) or double (G) the side between image and start_side."""
+    return int(round(math.log2(image_size / start_side(image_size))))
+
+
 def discriminator_layers(config: Config) -> int:
     """How many hidden layers D has (the layers feature matching can choose from)."""
     m = config.model
-    if m.architecture == "mlp":
-        return m.depth
-    side = 7 if config.data.image_size == 28 else 4
-    return int(round(math.log2(config.data.image_size / side)))
+    return m.depth if m.architecture == "mlp" else resolution_steps(config.data.image_size)
 
 
 def field_spec(key: str) -> dataclasses.Field:

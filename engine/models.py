@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from engine.config import Config
+from engine.config import Config, resolution_steps, start_side
 from engine.losses import get_loss
 
 
@@ -38,11 +38,14 @@ def code_dim(config: Config) -> int:
     return config.num_info_categorical + config.model.info_continuous
 
 
-def start_side(image_size: int) -> int:
-    return 7 if image_size == 28 else 4
-
-
 VBN_REFERENCE = 64  # size of virtual batch norm's reference batch
+
+
+def draw_noise(n: int, dim: int, distribution: str, generator: torch.Generator) -> torch.Tensor:
+    """n noise vectors from N(0, I) or U[−1, 1]^dim, on the generator's device."""
+    if distribution == "normal":
+        return torch.randn(n, dim, generator=generator, device=generator.device)
+    return torch.rand(n, dim, generator=generator, device=generator.device) * 2 - 1
 
 
 class VirtualBatchNorm2d(nn.Module):
@@ -85,8 +88,7 @@ def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None) -> 
             layers.append(nn.Tanh())
         return nn.Sequential(*layers)
     channels, size = data_shape[0], data_shape[1]
-    side = start_side(size)
-    ups = int(round(math.log2(size / side)))
+    side, ups = start_side(size), resolution_steps(size)
     width = m.base_channels * 2 ** (ups - 1)
     bias = norm is None  # a norm layer brings its own shift
     layers = [nn.Linear(in_dim, width * side * side, bias=bias), nn.Unflatten(1, (width, side, side))]
@@ -120,8 +122,7 @@ class Generator(nn.Module):
         self.virtual_batchnorm = config.tricks.virtual_batchnorm and m.architecture == "dcgan"
         if self.virtual_batchnorm:  # a fixed reference batch of noise, kept with the weights
             rng = torch.Generator().manual_seed(config.train.seed + 7)
-            reference = torch.randn(VBN_REFERENCE, in_dim, generator=rng) if m.noise_distribution == "normal" \
-                else torch.rand(VBN_REFERENCE, in_dim, generator=rng) * 2 - 1
+            reference = draw_noise(VBN_REFERENCE, in_dim, m.noise_distribution, rng)
             self.register_buffer("vbn_reference", reference)
 
     def forward(self, z: torch.Tensor, codes: torch.Tensor | None = None, labels: torch.Tensor | None = None):
@@ -159,8 +160,7 @@ def _d_trunk(config: Config, data_shape: tuple) -> tuple[nn.Sequential, int]:
             width = m.hidden_width
         return nn.Sequential(*layers), width
     channels, size = data_shape[0], data_shape[1]
-    side = start_side(size)
-    downs = int(round(math.log2(size / side)))
+    side, downs = start_side(size), resolution_steps(size)
     width = m.base_channels
     layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
     for _ in range(downs - 1):

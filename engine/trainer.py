@@ -28,7 +28,7 @@ from engine.data import make_dataset
 from engine.images import save_png
 from engine.latent import as_arrays, render_picture
 from engine.losses import LossContext, get_loss, gradient_penalty, pull_away
-from engine.models import Discriminator, build_models, lipschitz_bound
+from engine.models import Discriminator, build_models, draw_noise, lipschitz_bound
 
 FIELD_RESOLUTION = 64
 KEEP_CHECKPOINTS = 5
@@ -168,10 +168,7 @@ class Trainer:
     def _sample_latent(self, n: int, rng: torch.Generator, fixed: bool = False) -> Latent:
         m = self.config.model
         device = rng.device
-        if m.noise_distribution == "normal":
-            z = torch.randn(n, m.noise_dim, generator=rng, device=device)
-        else:
-            z = torch.rand(n, m.noise_dim, generator=rng, device=device) * 2 - 1
+        z = draw_noise(n, m.noise_dim, m.noise_distribution, rng)
         codes = cat_index = continuous = labels = None
         parts = []
         if m.info_categorical:
