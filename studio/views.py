@@ -105,33 +105,24 @@ class CurvesPanel(QWidget):
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(CURVES_REDRAW_MS)
         self._redraw_timer.timeout.connect(self.redraw)
-        first = None
+        self.first_plot = None
         for row, (title, series) in enumerate(PLOTS):
-            plot = self.layout_widget.addPlot(row=row, col=0, title=title)
-            plot.addLegend(offset=(-10, 5))
-            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot = self._add_plot(row, title)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
-            if first is None:
-                first = plot
-            else:
-                plot.setXLink(first)
             for name, label, colour in series:
                 self.ghost_items[name] = plot.plot(pen=pg.mkPen(colour, width=1, style=Qt.DashLine))
                 self.items[name] = plot.plot(pen=pg.mkPen(colour, width=1.5))  # named once reported
                 self.labels[name] = label
                 self.plots[name] = plot
-            plot.scene().sigMouseClicked.connect(self._clicked)
-        self.first_plot = first
+        self.layout_widget.scene().sigMouseClicked.connect(self._clicked)  # one scene holds every plot
         self._dark = False
         self.terms_plot: pg.PlotItem | None = None
         self.term_items: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
         # quality measurements (modes captured, Fréchet distance, ...) come from the metrics thread
         self.quality = SeriesBuffer()
-        self.quality_plot = self.layout_widget.addPlot(row=len(PLOTS), col=0, title="Quality")
-        self.quality_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.quality_plot.setXLink(first)
-        self.quality_legend = self.quality_plot.addLegend(offset=(-10, 5))
+        self.quality_plot = self._add_plot(len(PLOTS), "Quality")
+        self.quality_legend = self.quality_plot.legend
         # a measurement shown with the one it is compared against (the semi-supervised D and the labels-only net)
         self.quality_companion = self.quality_plot.plot(pen=pg.mkPen("#8c564b", width=1.5, style=Qt.DashLine),
                                                         symbol="t", symbolSize=6, symbolBrush="#8c564b")
@@ -159,12 +150,20 @@ class CurvesPanel(QWidget):
         layout.addWidget(self.layout_widget, 1)
         layout.addLayout(controls)
 
+    def _add_plot(self, row: int, title: str) -> pg.PlotItem:
+        """A plot in the given row with a legend and a grid, its step axis linked to the first plot's."""
+        plot = self.layout_widget.addPlot(row=row, col=0, title=title)
+        plot.addLegend(offset=(-10, 5))
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        if self.first_plot is None:
+            self.first_plot = plot
+        else:
+            plot.setXLink(self.first_plot)
+        return plot
+
     def _term_item(self, name: str) -> tuple[pg.PlotDataItem, pg.PlotDataItem]:
         if self.terms_plot is None:
-            self.terms_plot = self.layout_widget.addPlot(row=len(PLOTS) + 1, col=0, title="Model terms")
-            self.terms_plot.addLegend(offset=(-10, 5))
-            self.terms_plot.showGrid(x=True, y=True, alpha=0.2)
-            self.terms_plot.setXLink(self.first_plot)
+            self.terms_plot = self._add_plot(len(PLOTS) + 1, "Model terms")
             self.terms_plot.setLogMode(y=self.log_scale.isChecked())
             if self._dark:
                 set_widget_dark(self.layout_widget, [self.terms_plot], True)
@@ -219,9 +218,10 @@ class CurvesPanel(QWidget):
         plot.addItem(line)
         self._marker_items.append(line)
 
-    def term_names(self) -> list[str]:
-        """The model's own live quantities seen so far, in order of arrival."""
-        return [name for name in self.buffer.extra if name not in NOT_TERMS]
+    def term_names(self, store: "SeriesBuffer | None" = None) -> list[str]:
+        """The model's own live quantities seen so far (in this run, or in `store`), in order of arrival."""
+        store = self.buffer if store is None else store
+        return [name for name in store.extra if name not in NOT_TERMS]
 
     def redraw(self) -> None:
         window = self.smoothing.value()
@@ -229,7 +229,7 @@ class CurvesPanel(QWidget):
             for name, item in items.items():
                 self._draw_series(item, store, name, window)
         self._update_legends()
-        ghost_terms = [n for n in self.ghost.extra if n not in NOT_TERMS] if self.ghost is not None else []
+        ghost_terms = self.term_names(self.ghost) if self.ghost is not None else []
         for name in dict.fromkeys(self.term_names() + ghost_terms):
             ghost_item, item = self._term_item(name)
             self._draw_series(item, self.buffer, name, window)
