@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from engine import events as ev
-from engine.config import load_preset
+from engine.presets import load_preset
 from engine.data.images import DEBIAN_FASHION_MNIST
-from engine.trainer import Trainer
+from engine.loop import Trainer
 
 PRESETS = ("dcgan_fashion", "improved_fashion", "noise_annealing_fashion", "sngan_fashion", "ebgan_fashion",
            "began_fashion", "loss_sensitive_fashion", "sgan_fashion", "vae_fashion")

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from engine.config import load_preset
+from engine.presets import load_preset
 from engine.data.images import DEBIAN_FASHION_MNIST
 from engine.metrics.live import QualityProbe
-from engine.trainer import Trainer
+from engine.loop import Trainer
 
 LOSSES_2D = {
     "non_saturating": [],

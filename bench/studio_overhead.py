@@ -23,8 +23,8 @@ import numpy as np
 
 
 def headless(preset: str, steps: int, tmp: Path) -> float:
-    from engine.config import load_preset
-    from engine.trainer import Trainer
+    from engine.presets import load_preset
+    from engine.loop import Trainer
     trainer = Trainer(load_preset(preset), run_dir=tmp)
     start = time.perf_counter()
     trainer.run(steps)

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.config import load_preset
+from engine.presets import load_preset
 from engine.data import make_dataset
 from engine.data.images import DEBIAN_FASHION_MNIST
 from engine.losses import get_loss, gradient_penalty
 from engine.models import build_models
-from engine.trainer import Trainer, pick_device
+from engine.loop import Trainer, pick_device
 
 
 def bare_loop(config, dataset, steps: int, device) -> float:

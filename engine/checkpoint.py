@@ -1,4 +1,9 @@
-"""Checkpoints: a plain dict of state dicts plus config, step, RNG states and fixed noise.
+"""Checkpoints: a plain dict of state dicts plus config, step, RNG state and fixed inputs.
+
+Version 2 holds, for any algorithm family: `algorithm`, `data` (shape, classes), `nets`, `opts`,
+`scalers` and `ema` (state dicts by the family's names), `rng`, `fixed` (the sample grid's inputs)
+and `extra` (the family's own state: BEGAN's k_t, historical averages, ...). A version-1 file
+(one trainer for everything, before families) is converted on load: it is all "gan" or "vae".
 
 Written atomically (temp file in the same folder, fsync, os.replace), so a crash or a
 full disk never leaves a half-written checkpoint under the real name. Read with
@@ -16,7 +21,7 @@ from pathlib import Path
 import torch
 
 FORMAT = "gan-studio-checkpoint"
-VERSION = 1
+VERSION = 2
 
 
 class CheckpointError(RuntimeError):
@@ -63,7 +68,37 @@ def load_checkpoint(path: Path | str) -> dict:
                               f"choose another file or an earlier checkpoint.") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not a GAN Studio checkpoint; choose a file written by GAN Studio.")
+    if state.get("version") == 1:
+        return upgrade_v1(state)
     if state.get("version") != VERSION:
         raise CheckpointError(f"{path.name} is checkpoint version {state.get('version')}, this GAN Studio "
-                              f"reads version {VERSION}.")
+                              f"reads versions 1 and {VERSION}; open it with the GAN Studio that wrote it.")
     return state
+
+
+def upgrade_v1(old: dict) -> dict:
+    """A version-1 checkpoint in the version-2 layout: G and D become the GAN family's generator and
+    discriminator, or the VAE's decoder and encoder."""
+    from engine.config import migrate
+    config = migrate(old["config"])
+    vae = config.get("algorithm") == "vae"
+    names = {"g": "decoder", "d": "encoder"} if vae else {"g": "generator", "d": "discriminator"}
+    nets = {names["g"]: old["generator"], names["d"]: old["discriminator"]}
+    opts = {names["g"]: old["opt_g"], names["d"]: old["opt_d"]}
+    if old.get("baseline") is not None:
+        nets["baseline"], opts["baseline"] = old["baseline"], old["opt_baseline"]
+    extra = {} if vae else {"loss_state": old.get("loss_state") or {}}
+    if old.get("history") is not None:
+        extra.update(history=old["history"], history_count=old["history_count"])
+    return {
+        "format": FORMAT, "version": VERSION, "step": old["step"],
+        "config": {**config, "algorithm": "vae" if vae else "gan"},
+        "algorithm": "vae" if vae else "gan",
+        "data": {"shape": list(old["data_shape"]), "num_classes": old["num_classes"]},
+        "nets": nets, "opts": opts,
+        "scalers": {} if vae else {"generator": old.get("scaler_g"), "discriminator": old.get("scaler_d")},
+        "ema": {names["g"]: old["ema"]} if old.get("ema") is not None else {},
+        "rng": {"train": old["rng"]["train"]},
+        "fixed": {k: v for k, v in old["fixed"].items() if not vae or k == "z"},
+        "extra": extra,
+    }

@@ -22,12 +22,12 @@ import torch
 from engine import commands as cmd
 from engine import events as ev
 from engine.checkpoint import CheckpointError, load_checkpoint
-from engine.config import Config, ConfigError, apply_overrides, load_preset, preset_paths
+from engine.config import Config, ConfigError
 from engine.data import DataError, DownloadError
 from engine.images import save_png
-from engine.latent import latent_for, parse_assignments, render_samples
-
+from engine.latent import latent_for, parse_assignments
 from engine.metrics.evaluator import EvaluatorError
+from engine.presets import apply_overrides, load_preset, preset_paths
 
 USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError, EvaluatorError)
 
@@ -42,11 +42,13 @@ class ProgressBar:
         self.start = time.perf_counter()
         self.last_line = 0.0
         self.values: dict = {}
+        self.fields: tuple = ()  # (label, name, format) the run's algorithm declared
         self.step = 0
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.Started):
             self.step = event.step
+            self.fields = event.declaration.progress
             self._say(f"Training on {event.device}" + (f", run folder {event.run_dir}" if event.run_dir else ""))
         elif isinstance(event, ev.Metrics):
             self.step = event.step
@@ -86,16 +88,7 @@ class ProgressBar:
         parts = [f"[{bar}] {self.step}/{self.total}"]
         if "steps_per_sec" in v:
             parts.append(f"{v['steps_per_sec']:.1f} steps/s")
-        if "d_loss" in v:
-            parts.append(f"D {v['d_loss']:.3f}  G {v['g_loss']:.3f}")
-        elif "g_loss" in v:  # the VAE: one loss, the negative ELBO
-            parts.append(f"loss {v['g_loss']:.1f}  KL {v.get('kl', float('nan')):.1f}")
-        if "d_real" in v:
-            parts.append(f"D(x) {v['d_real']:.2f}  D(G(z)) {v['d_fake']:.2f}")
-        if "energy_real" in v:
-            parts.append(f"energy x {v['energy_real']:.3f}  G(z) {v['energy_fake']:.3f}")
-        if "began_k" in v:
-            parts.append(f"k_t {v['began_k']:.4f}  M {v['convergence']:.3f}")
+        parts += [f"{label} {v[name]:{fmt}}" for label, name, fmt in self.fields if name in v]
         line = "  ".join(parts)
         if self.tty:
             self.stream.write("\r\033[K" + line)
@@ -110,7 +103,7 @@ def default_run_dir(config: Config) -> Path:
 
 
 def cmd_train(args) -> int:
-    from engine.trainer import Trainer
+    from engine.loop import Trainer
 
     if args.resume:
         state = load_checkpoint(args.resume)
@@ -162,15 +155,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from engine.trainer import load_for_sampling
+    from engine.sampler import load_sampler
 
     if args.n < 1:
         raise ConfigError(f"--n {args.n} is not allowed; ask for at least 1 sample.")
-    trainer = load_for_sampling(args.checkpoint, device=args.device or "cpu")
-    latent = latent_for(trainer, args.n, args.seed, parse_assignments(args.code, "--code"),
+    sampler = load_sampler(args.checkpoint, device=args.device or "cpu")
+    latent = latent_for(sampler, args.n, args.seed, parse_assignments(args.code, "--code"),
                         parse_assignments(args.cat, "--cat"), args.label)
-    fake = trainer.generate(latent)
-    grid, singles = render_samples(trainer, fake)
+    grid, singles = sampler.pictures(sampler.generate(latent.as_dict()))
     if args.each:
         folder = Path(args.each)
         for i, picture in enumerate(singles):
@@ -186,21 +178,18 @@ def cmd_sample(args) -> int:
 def cmd_eval(args) -> int:
     """Quality metrics for a checkpoint (the same ones the studio plots while training)."""
     from engine.metrics.live import QualityProbe
-    from engine.trainer import Trainer
+    from engine.sampler import load_sampler
 
     state = load_checkpoint(args.checkpoint)
-    config = Config.from_dict(state["config"])
-    config.train.device = args.device or "cpu"
-    config.train.mixed_precision = False
-    config.train.metrics_samples = args.n
-    config.train.metrics_every = 0
-    trainer = Trainer(config, run_dir=None, resume=state)
-    probe = QualityProbe(trainer)
+    state["config"].setdefault("train", {})["metrics_samples"] = args.n
+    sampler = load_sampler(state, device=args.device or "cpu", nets="all", with_data=True)
+    config = sampler.config
+    probe = QualityProbe(sampler, sampler.algorithm.quality_probes())
     if not probe.enabled:
         raise ConfigError(f"No quality metrics are defined for data.dataset = {config.data.dataset!r} "
                           f"({config.data.image_size}px, {config.data.channels} channels); they exist for ring8, "
                           f"grid25, painter and 28x28 Fashion-MNIST.")
-    values = probe.compute(probe.snapshot(trainer))
+    values = probe.compute(probe.snapshot(sampler))
     print(f"{Path(args.checkpoint).name}: step {state['step']}, {args.n} samples")
     for name, value in values.items():
         print(f"  {name:18s} {value:.4f}")

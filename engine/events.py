@@ -19,11 +19,38 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Declaration:
+    """What an algorithm tells the studio and the CLI to draw; plain data, the same for every family.
+
+    plots: (title, ((series name, label, colour), ...)) per curve plot; anything else a step reports
+    (and not in `settings`) goes to the "Model terms" plot, labelled from `terms`.
+    settings: reported values that are settings (lr, k), not curves of the model.
+    controls: dotted config keys that may change while this run trains.
+    previews: what Samples carry ("images", "points", "curves", ...); every Samples has a picture.
+    steerable: the latent explorer applies (codes or labels to steer).
+    progress: (label, name, format) for the CLI's progress line, shown when reported.
+    losses: name -> how a NaN warning names it; these are checked every step.
+    quality_pairs: quality name -> (its label, companion name, companion label), drawn together.
+    """
+    plots: tuple = ()
+    terms: dict = field(default_factory=dict)
+    settings: tuple = ()
+    controls: tuple = ()
+    previews: tuple = ("images",)
+    steerable: bool = False
+    progress: tuple = ()
+    losses: dict = field(default_factory=dict)
+    quality_pairs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Started(Event):
     step: int
     device: str
     run_dir: Path | None
     config: dict
+    declaration: Declaration = field(default_factory=Declaration)
+    phase: str = ""
 
 
 @dataclass(frozen=True)
@@ -32,35 +59,39 @@ class Metrics(Event):
     step: int
     values: dict
     group: str = "train"
+    phase: str = ""
 
 
 @dataclass(frozen=True)
 class Samples(Event):
-    """A snapshot of what G makes from the fixed noise.
+    """A snapshot of what the sampling networks make from the fixed inputs.
 
-    kind is 'images' (images: N x H x W x C uint8 grid tiles), 'points' (points: N x 2
-    with real points and D's field over the plane) or 'curves' (points: N x 15).
+    picture (H x W x 3 uint8) is always there. kind says what else is: 'images' (images: N x H x W x C
+    uint8 tiles), 'points' (points: N x 2 with real points and, for a GAN, D's field over the plane),
+    'curves' (points: N x 15) or 'text' (text: one row per sample).
     """
     step: int
     kind: str
+    picture: np.ndarray | None = None
     images: np.ndarray | None = None
-    grid: np.ndarray | None = None
     points: np.ndarray | None = None
     real: np.ndarray | None = None
     field: np.ndarray | None = None
     extent: tuple | None = None
+    text: tuple | None = None
     path: Path | None = None
+    phase: str = ""
 
 
 @dataclass(frozen=True)
 class GeneratorWeights(Event):
-    """A CPU copy of the sampling generator (the EMA copy when there is one), for the latent
+    """A CPU copy of the sampling networks (their EMA copies where there are some), for the latent
     explorer; sent on sample steps while someone watches (commands.WatchGenerator)."""
     step: int
     config: dict
     data_shape: tuple
     num_classes: int
-    weights: dict  # name -> numpy array
+    weights: dict  # net name -> {parameter name -> numpy array}
 
 
 @dataclass(frozen=True)

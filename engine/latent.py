@@ -1,7 +1,8 @@
 """Points in a generator's latent space: z from a seed, InfoGAN codes, class labels.
 
-The CLI's `sample` and the studio's latent explorer both build their inputs here, so the same
-seed and codes give the same picture in both.
+The GAN family draws its inputs here; the CLI's `sample`, the exports and the studio's latent
+explorer build theirs here too, from a sampler (engine.sampler), so the same seed and codes give
+the same picture everywhere.
 """
 
 from __future__ import annotations
@@ -12,9 +13,52 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from engine.config import ConfigError
-from engine.images import make_grid, render_curves, render_points, to_uint8_images
+from engine.images import make_grid, to_uint8_images
+from engine.models import draw_noise
+from engine.settings import ConfigError
+
+
+class Latent:
+    """What G is fed: noise z, InfoGAN codes (one-hot categories, continuous values), labels."""
+
+    FIELDS = ("z", "codes", "cat_index", "continuous", "labels")
+
+    def __init__(self, z, codes=None, cat_index=None, continuous=None, labels=None):
+        self.z, self.codes, self.cat_index, self.continuous, self.labels = z, codes, cat_index, continuous, labels
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def to(self, device) -> "Latent":
+        """The same latent with every tensor on `device`."""
+        return Latent(**{name: None if value is None else value.to(device) for name, value in self.as_dict().items()})
+
+
+def draw_latent(m, n: int, rng: torch.Generator, num_classes: int = 0, fixed: bool = False) -> Latent:
+    """n latents for model settings m on rng's device; fixed: the sample grid's, whose rows walk through the
+    first categorical code's values and the classes."""
+    device = rng.device
+    z = draw_noise(n, m.noise_dim, m.noise_distribution, rng)
+    codes = cat_index = continuous = labels = None
+    parts = []
+    if m.info_categorical:
+        if fixed:
+            cat_index = torch.stack([torch.arange(n, device=device) % c for c in m.info_categorical], 1)
+        else:
+            cat_index = torch.stack([torch.randint(0, c, (n,), generator=rng, device=device)
+                                     for c in m.info_categorical], 1)
+        parts += [F.one_hot(cat_index[:, j], c).float() for j, c in enumerate(m.info_categorical)]
+    if m.info_continuous:
+        continuous = torch.rand(n, m.info_continuous, generator=rng, device=device) * 2 - 1
+        parts.append(continuous)
+    if parts:
+        codes = torch.cat(parts, 1)
+    if num_classes:
+        labels = (torch.arange(n, device=device) % num_classes if fixed
+                  else torch.randint(0, num_classes, (n,), generator=rng, device=device))
+    return Latent(z, codes, cat_index, continuous, labels)
 
 
 def parse_assignments(items: list[str] | None, flag: str) -> dict[int, float]:
@@ -30,16 +74,21 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict[int, float]:
     return out
 
 
-def latent_for(trainer, n: int, seed: int, continuous: dict | None = None, categorical: dict | None = None,
-               label: int | None = None):
-    """The latent batch `sample` and the latent explorer both use: z from the seed, codes pinned."""
-    import torch.nn.functional as F
+class Given:
+    """A family's own inputs (a dict of tensors), where the GAN family's Latent would stand."""
 
-    from engine.trainer import Latent
+    def __init__(self, inputs: dict):
+        self.inputs = inputs
 
-    m = trainer.config.model
-    rng = torch.Generator().manual_seed(seed)
-    base = trainer._sample_latent(n, rng)
+    def as_dict(self) -> dict:
+        return self.inputs
+
+
+def latent_for(sampler, n: int, seed: int, continuous: dict | None = None, categorical: dict | None = None,
+               label: int | None = None) -> Latent:
+    """The latent batch `sample`, the exports and the latent explorer use: z from the seed, codes pinned."""
+    algorithm = sampler.algorithm
+    m = sampler.config.model
     continuous = continuous or {}
     categorical = categorical or {}
     for index in continuous:
@@ -52,6 +101,17 @@ def latent_for(trainer, n: int, seed: int, continuous: dict | None = None, categ
         if not (value.is_integer() and 0 <= value < m.info_categorical[index]):
             raise ConfigError(f"--cat c{index}={value:g} is out of range; values are 0 to "
                               f"{m.info_categorical[index] - 1}.")
+    conditioned = getattr(algorithm, "g_conditioned", False)
+    if label is not None:
+        if not conditioned:
+            raise ConfigError("--label needs a conditional or AC-GAN model; this one takes no labels.")
+        if not 0 <= label < algorithm.num_classes:
+            raise ConfigError(f"--label {label} is out of range; labels are 0 to {algorithm.num_classes - 1}.")
+    rng = torch.Generator().manual_seed(seed)
+    if not hasattr(algorithm, "latent"):  # a family without codes or labels: its own inputs, from the seed
+        return Given({name: None if value is None else value.to(sampler.device)
+                      for name, value in algorithm.random_inputs(n, rng).items()})
+    base = algorithm.latent(n, rng)
     cat_index = base.cat_index
     if cat_index is not None:
         for index, value in categorical.items():
@@ -67,37 +127,8 @@ def latent_for(trainer, n: int, seed: int, continuous: dict | None = None, categ
         parts.append(cont)
     labels = base.labels
     if label is not None:
-        if not trainer.g_conditioned:
-            raise ConfigError("--label needs a conditional or AC-GAN model; this one takes no labels.")
-        if not 0 <= label < trainer.num_classes:
-            raise ConfigError(f"--label {label} is out of range; labels are 0 to {trainer.num_classes - 1}.")
         labels = torch.full((n,), label, dtype=torch.long)
-    return Latent(base.z, torch.cat(parts, 1) if parts else None, cat_index, cont, labels).to(trainer.device)
-
-
-def render_picture(kind: str, samples: np.ndarray, real: np.ndarray | None = None, extent=None) -> np.ndarray:
-    """One picture of a batch: a grid of images (N x H x W x C uint8), a scatter of 2-D points over
-    the real ones, or painter curves inside their valid band."""
-    if kind == "images":
-        return make_grid(samples)
-    if kind == "points":
-        return render_points(samples, real, extent)
-    return render_curves(samples, np.linspace(-1, 1, samples.shape[1]))
-
-
-def as_arrays(kind: str, fake: torch.Tensor) -> np.ndarray:
-    return to_uint8_images(fake) if kind == "images" else fake.float().cpu().numpy()
-
-
-def render_samples(trainer, fake: torch.Tensor) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(one picture of all samples, a picture per sample)."""
-    kind = trainer.dataset.kind
-    samples = as_arrays(kind, fake)
-    extent = getattr(trainer.dataset, "extent", None)
-    whole = render_picture(kind, samples, trainer.fixed_real, extent)
-    if kind == "points":
-        return whole, [whole]
-    return whole, [render_picture(kind, samples[i:i + 1], trainer.fixed_real, extent) for i in range(len(samples))]
+    return Latent(base.z, torch.cat(parts, 1) if parts else None, cat_index, cont, labels).to(sampler.device)
 
 
 @dataclass
@@ -109,8 +140,8 @@ class LatentPoint:
     label: int | None = None
     name: str = ""
 
-    def latent(self, trainer, n: int = 1):
-        return latent_for(trainer, n, self.seed, {int(k): float(v) for k, v in self.continuous.items()},
+    def latent(self, sampler, n: int = 1):
+        return latent_for(sampler, n, self.seed, {int(k): float(v) for k, v in self.continuous.items()},
                           {int(k): float(v) for k, v in self.categorical.items()}, self.label)
 
     def cli_args(self) -> list[str]:
@@ -130,26 +161,26 @@ class LatentPoint:
                    str(data.get("name", "")))
 
 
-def default_point(trainer, seed: int = 0) -> LatentPoint:
-    m = trainer.config.model
+def default_point(sampler, seed: int = 0) -> LatentPoint:
+    m = sampler.config.model
     return LatentPoint(seed, {i: 0.0 for i in range(m.info_continuous)},
                        {i: 0 for i in range(len(m.info_categorical))},
-                       0 if trainer.g_conditioned else None)
+                       0 if getattr(sampler.algorithm, "g_conditioned", False) else None)
 
 
-def render_point(trainer, point: LatentPoint) -> np.ndarray:
-    return render_samples(trainer, trainer.generate(point.latent(trainer)))[0]
+def render_point(sampler, point: LatentPoint) -> np.ndarray:
+    return sampler.pictures(sampler.generate(point.latent(sampler).as_dict()))[0]
 
 
-def traversal_sheet(trainer, point: LatentPoint, code: int, columns: int = 10, low: float = -2.0,
+def traversal_sheet(sampler, point: LatentPoint, code: int, columns: int = 10, low: float = -2.0,
                     high: float = 2.0) -> np.ndarray:
     """Rows: the first categorical code's values (or the classes); columns: continuous code `code`
     swept from low to high; z and every other code fixed (as in the InfoGAN paper's figures)."""
-    m = trainer.config.model
+    m = sampler.config.model
     if m.info_categorical:
         rows = [("categorical", r) for r in range(m.info_categorical[0])]
-    elif trainer.g_conditioned:
-        rows = [("label", r) for r in range(trainer.num_classes)]
+    elif getattr(sampler.algorithm, "g_conditioned", False):
+        rows = [("label", r) for r in range(sampler.algorithm.num_classes)]
     else:
         rows = [(None, 0)]
     values = np.linspace(low, high, columns) if m.info_continuous else [None]
@@ -164,29 +195,27 @@ def traversal_sheet(trainer, point: LatentPoint, code: int, columns: int = 10, l
             if value is not None:
                 p.continuous[code] = float(value)
             tiles.append(p)
-    latents = [p.latent(trainer) for p in tiles]
+    latents = [p.latent(sampler) for p in tiles]
     batch = _stack(latents)
-    images = to_uint8_images(trainer.generate(batch)) if trainer.dataset.kind == "images" else None
+    images = to_uint8_images(sampler.generate(batch.as_dict())) if sampler.preview.kind == "images" else None
     if images is None:
         raise ConfigError("A traversal sheet needs an image model.")
     return make_grid(images, columns=len(values))
 
 
-def interpolate(trainer, a: LatentPoint, b: LatentPoint, frames: int = 24) -> list[np.ndarray]:
+def interpolate(sampler, a: LatentPoint, b: LatentPoint, frames: int = 24) -> list[np.ndarray]:
     """Pictures along the straight line from a to b (z, codes and one-hot categories blended)."""
-    from engine.trainer import Latent
-    la, lb = a.latent(trainer), b.latent(trainer)
+    la, lb = a.latent(sampler), b.latent(sampler)
     out = []
     for t in np.linspace(0.0, 1.0, frames):
         mix = lambda x, y: None if x is None else (1 - t) * x + t * y
         labels = la.labels if t < 0.5 else lb.labels
         latent = Latent(mix(la.z, lb.z), mix(la.codes, lb.codes), None, None, labels)
-        out.append(render_samples(trainer, trainer.generate(latent))[0])
+        out.append(sampler.pictures(sampler.generate(latent.as_dict()))[0])
     return out
 
 
 def _stack(latents):
-    from engine.trainer import Latent
     cat = lambda name: None if getattr(latents[0], name) is None else torch.cat([getattr(l, name) for l in latents])
     return Latent(**{name: cat(name) for name in Latent.FIELDS})
 

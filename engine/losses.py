@@ -6,6 +6,7 @@ energy-based ones). real_target is 1 − s under one-sided label smoothing; loss
 targets ignore it. ctx (a LossContext) carries what a few losses need beyond D's outputs:
 the input batches (loss-sensitive margin), the loss settings, persistent state (BEGAN's
 k_t) and a dict where a loss leaves its own live quantities. A new loss is one entry.
+They are the GAN family's (engine.algorithms.gan).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ class Loss:
     gradient_penalty: bool = False  # WGAN-GP: λ (‖∇D(x̂)‖ − 1)² on interpolates
     uses_target: bool = False  # honours one-sided label smoothing
     energy: str = ""  # "mse" or "l1": D is an autoencoder and its output is the reconstruction error
-    adversarial: bool = True  # False for the VAE baseline, which the trainer runs on its own path
     real_is_low: bool = False  # D's output is an energy or a loss: low on real data, high on fakes
     # called after each generator step with D's outputs on the last real batch and on G's batch
     after_step: Callable[[LossContext, Tensor, Tensor], None] | None = None
@@ -151,33 +151,5 @@ def _loss_sensitive_d(real: Tensor, fake: Tensor, target: float, ctx: LossContex
 register(Loss("loss_sensitive", _loss_sensitive_d, lambda fake, ctx=None: F.softplus(fake).mean(), real_is_low=True))
 
 
-# -- the non-adversarial baseline ---------------------------------------------------------------
-
-def _not_adversarial(*args, **kwargs):
-    raise RuntimeError("the VAE has no adversarial loss; the trainer runs its own step")
-
-
-register(Loss("vae", _not_adversarial, _not_adversarial, adversarial=False))
-
-
 def get_loss(name: str) -> Loss:
     return LOSSES[name]
-
-
-def pull_away(features: Tensor) -> Tensor:
-    """EBGAN's pull-away term: mean squared cosine similarity between different samples' codes."""
-    n = features.shape[0]
-    if n < 2:
-        return features.new_zeros(())
-    s = F.normalize(features.flatten(1), dim=1)
-    cos = s @ s.t()
-    return (cos.pow(2).sum() - n) / (n * (n - 1))
-
-
-def gradient_penalty(discriminator, real: Tensor, fake: Tensor, labels, generator: torch.Generator) -> Tensor:
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, generator=generator, device=real.device)
-    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    out = discriminator(mixed, labels).logit
-    (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()

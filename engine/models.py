@@ -35,7 +35,7 @@ def _embed_dim(num_classes: int) -> int:
 
 
 def code_dim(config: Config) -> int:
-    return config.num_info_categorical + config.model.info_continuous
+    return sum(config.model.info_categorical) + config.model.info_continuous
 
 
 VBN_REFERENCE = 64  # size of virtual batch norm's reference batch
@@ -190,7 +190,9 @@ class MinibatchDiscrimination(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, config: Config, data_shape: tuple, num_classes: int):
+    """encoder_dim > 0 makes it an encoder: its head outputs that many numbers (the VAE's q(z|x))."""
+
+    def __init__(self, config: Config, data_shape: tuple, num_classes: int, encoder_dim: int = 0):
         super().__init__()
         m, t = config.model, config.tricks
         self.data_shape = tuple(data_shape)
@@ -201,9 +203,9 @@ class Discriminator(nn.Module):
             self.minibatch = MinibatchDiscrimination(features, t.minibatch_features, t.minibatch_kernel_dim)
             head_in = features + t.minibatch_features
         self.semi_supervised = m.semi_supervised and num_classes > 0
-        self.encoder = config.loss.name == "vae"
+        self.encoder = encoder_dim > 0
         if self.encoder:
-            out = 2 * m.noise_dim  # the VAE's q(z|x): means, then log-variances
+            out = encoder_dim
         else:
             out = 0 if self.semi_supervised else 1
         self.head = nn.Linear(head_in, out) if out else None

@@ -28,7 +28,7 @@ def stop_when_orphaned(commands, stopped: threading.Event) -> None:
 def run_in_process(config_dict: dict, run_dir, resume, events, commands) -> None:
     from engine import events as ev
     from engine.config import Config
-    from engine.trainer import Trainer
+    from engine.loop import Trainer
     stopped = threading.Event()
     threading.Thread(target=stop_when_orphaned, args=(commands, stopped), daemon=True).start()
     try:

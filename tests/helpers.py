@@ -3,8 +3,8 @@ import threading
 import numpy as np
 import torch
 
-from engine.config import load_preset
-from engine.trainer import Trainer
+from engine.presets import load_preset
+from engine.loop import Trainer
 
 
 class Recorder(list):

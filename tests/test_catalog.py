@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from engine import events as ev
-from engine.config import ConfigError, load_preset
+from engine.config import ConfigError
+from engine.presets import load_preset
 from engine.models import MinibatchDiscrimination, layer_norms, lipschitz_bound
 from helpers import generated, quick
 

@@ -1,7 +1,8 @@
 """Presets are typed and validated; a bad one is refused with a sentence naming key, value and what is allowed."""
 import pytest
 
-from engine.config import Config, ConfigError, load_preset, preset_paths, to_toml
+from engine.config import Config, ConfigError
+from engine.presets import load_preset, preset_paths, to_toml
 import tomllib
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.config import load_preset
+from engine.presets import load_preset
 from engine.data import DataError, DownloadError, make_dataset
 from engine.data.download import download
 from engine.data.images import DEBIAN_FASHION_MNIST, fetch_files, load_cifar10, read_idx

@@ -248,7 +248,7 @@ def test_training_stops_and_saves_when_the_window_process_dies(tmp_path):
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "from PySide6.QtWidgets import QApplication\n"
         "from PySide6.QtCore import QTimer\n"
-        "from engine.config import load_preset\n"
+        "from engine.presets import load_preset\n"
         "from studio.bridge import EngineBridge\n"
         "if __name__ == '__main__':\n"
         "    app = QApplication([]); bridge = EngineBridge()\n"

@@ -8,7 +8,7 @@ from PIL import Image
 
 from engine import commands as cmd
 from engine import events as ev
-from engine.config import preset_paths
+from engine.presets import preset_paths
 from engine.data.synthetic import RING_STD, ring_centres
 from engine.metrics import mixture_quality, painter_quality
 from helpers import Recorder, generated, quick

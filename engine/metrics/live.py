@@ -1,70 +1,54 @@
-"""Quality measured while training: the trainer takes a snapshot on its own thread (a forward
-pass of G on a fixed noise batch, for InfoGAN one of D's Q head on fixed real images, for the
-semi-supervised GAN a copy of D and of the labels-only baseline), and the numbers are computed
-on a separate metrics thread, so training only pauses for the snapshot."""
+"""Quality measured while training: a snapshot on the training thread (a forward pass of the sampling
+networks on a fixed input batch, plus whatever a family's own probes copy), the numbers on a separate
+metrics thread, so training only pauses for the snapshot.
+
+QualityProbe measures what the data kind allows (2-D mixtures, painter curves, Fashion-MNIST in the
+evaluator's feature space) for any family; a family adds its own probes (engine.algorithms.base,
+quality_probes): CodeAccuracy and ClassifierAccuracy below are the GAN family's.
+"""
 
 from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
-
-from engine.data import synthetic
 
 
 class QualityProbe:
-    def __init__(self, trainer):
-        c = trainer.config
+    """source: a trainer or a sampler (config, dataset, device, algorithm, generate(inputs))."""
+
+    def __init__(self, source, extras=()):
+        c = source.config
+        dataset = source.dataset
         self.n = c.train.metrics_samples
         self.kind = None
         name = c.data.dataset
         if name in ("ring8", "grid25"):
             self.kind = "mixture"
-            self.centres = trainer.dataset.centres.cpu().numpy()
-            self.std = trainer.dataset.std
+            self.centres = dataset.centres.cpu().numpy()
+            self.std = dataset.std
         elif name == "painter":
             self.kind = "painter"
-        elif name == "fashion_mnist" and trainer.data_shape == (1, 28, 28):
+        elif name == "fashion_mnist" and tuple(dataset.shape) == (1, 28, 28):
             from engine.metrics.evaluator import EvaluatorError, load_evaluator
             try:
                 load_evaluator()
                 self.kind = "images"
             except EvaluatorError:
                 self.kind = None
-        rng = torch.Generator(device=trainer.device).manual_seed(c.train.seed + 4)
-        self.latent = trainer._sample_latent(self.n, torch.Generator().manual_seed(c.train.seed + 5)).to(trainer.device)
-        self.real = self.real_labels = self.real_features = None
-        self.info = bool(c.model.info_categorical) and trainer.num_classes > 0 and trainer.dataset.kind == "images"
-        if self.kind == "images" or self.info:
-            real, labels = trainer.dataset.sample(self.n, rng)
-            self.real, self.real_labels = real, labels
-        self.test = None
-        if trainer.semi_supervised:  # score both classifiers on held-out images
-            from engine.data import make_test_set
-            test = make_test_set(c)
-            pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(c.train.seed + 6))[: self.n]
-            self.test = (test.scaled(pick), test.labels[pick])
-        self.enabled = self.kind is not None or self.info or self.test is not None
+        inputs = source.algorithm.random_inputs(self.n, torch.Generator().manual_seed(c.train.seed + 5))
+        self.inputs = {k: None if v is None else v.to(source.device) for k, v in inputs.items()}
+        self.real = self.real_features = None
+        if self.kind == "images":
+            self.real, _ = dataset.sample(self.n, torch.Generator(device=source.device).manual_seed(c.train.seed + 4))
+        self.extras = list(extras)
+        self.enabled = self.kind is not None or bool(self.extras)
 
     @torch.no_grad()
-    def snapshot(self, trainer) -> dict:
+    def snapshot(self, source) -> dict:
         """Runs on the training thread: just the forward passes, copied to the CPU."""
-        fake = trainer.generate(self.latent).float().cpu()
-        snap = {"fake": fake}
-        if self.info:
-            d = trainer.discriminator
-            was_training = d.training
-            d.eval()
-            try:
-                q = torch.cat([d(chunk).q for chunk in self.real.split(500)])
-            finally:
-                d.train(was_training)
-            snap["code"] = q[:, : trainer.config.model.info_categorical[0]].argmax(1).cpu().numpy()
-            snap["categories"] = trainer.config.model.info_categorical[0]
-        if self.test is not None:
-            snap["classifiers"] = {name: copy.deepcopy(model).cpu().eval() for name, model in
-                                   (("test_accuracy", trainer.discriminator), ("baseline_accuracy", trainer.baseline))}
+        snap = {"fake": source.generate(self.inputs).float().cpu()}
+        snap["extras"] = [probe.snapshot() for probe in self.extras]
         return snap
 
     def compute(self, snap: dict) -> dict:
@@ -84,14 +68,55 @@ class QualityProbe:
             if self.real_features is None:  # the real batch is fixed: embed it once
                 self.real_features = embed(load_evaluator(), self.real.cpu())[0]
             values.update(image_quality(self.real, fake, self.real_features))
-        if "code" in snap:
-            from engine.metrics.matching import matched_accuracy
-            classes = max(snap["categories"], int(self.real_labels.max()) + 1)
-            values["code_accuracy"] = matched_accuracy(snap["code"], self.real_labels.cpu().numpy(), classes)
-        if "classifiers" in snap:
-            images, labels = self.test
-            with torch.no_grad():
-                for name, model in snap["classifiers"].items():
-                    guesses = torch.cat([model(chunk).class_logits.argmax(1) for chunk in images.split(500)])
-                    values[name] = float((guesses == labels).float().mean())
+        for probe, part in zip(self.extras, snap["extras"]):
+            values.update(probe.compute(part))
+        return values
+
+
+class CodeAccuracy:
+    """InfoGAN: how well D's Q head's first categorical code, read on real images, matches their classes
+    (under the best one-to-one matching of codes to classes)."""
+
+    def __init__(self, discriminator, dataset, categories: int, n: int, seed: int):
+        self.discriminator = discriminator
+        self.categories = categories
+        device = next(discriminator.parameters()).device
+        self.real, self.labels = dataset.sample(n, torch.Generator(device=device).manual_seed(seed + 4))
+
+    @torch.no_grad()
+    def snapshot(self):
+        d = self.discriminator
+        was_training = d.training
+        d.eval()
+        try:
+            q = torch.cat([d(chunk).q for chunk in self.real.split(500)])
+        finally:
+            d.train(was_training)
+        return q[:, : self.categories].argmax(1).cpu().numpy()
+
+    def compute(self, code) -> dict:
+        from engine.metrics.matching import matched_accuracy
+        classes = max(self.categories, int(self.labels.max()) + 1)
+        return {"code_accuracy": matched_accuracy(code, self.labels.cpu().numpy(), classes)}
+
+
+class ClassifierAccuracy:
+    """Test accuracy of classifiers (networks with a class head) on held-out images of the data set."""
+
+    def __init__(self, models: dict, config, n: int):
+        from engine.data import make_test_set
+        self.models = models
+        test = make_test_set(config)
+        pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(config.train.seed + 6))[:n]
+        self.images, self.labels = test.scaled(pick), test.labels[pick]
+
+    def snapshot(self):
+        return {name: copy.deepcopy(model).cpu().eval() for name, model in self.models.items()}
+
+    @torch.no_grad()
+    def compute(self, copies) -> dict:
+        values = {}
+        for name, model in copies.items():
+            guesses = torch.cat([model(chunk).class_logits.argmax(1) for chunk in self.images.split(500)])
+            values[name] = float((guesses == self.labels).float().mean())
         return values

@@ -1,0 +1,52 @@
+"""Algorithm families by name.
+
+Built-in families are modules of this package; another package adds one through the entry-point
+group `gan_studio.algorithms` (name = "module:Class"). A family is a subclass of
+engine.algorithms.base.Algorithm. This module imports no family until one is asked for, so the
+config schema can ask which families exist without an import cycle.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+
+ENTRY_POINT_GROUP = "gan_studio.algorithms"
+BUILTIN = {
+    "gan": "engine.algorithms.gan:GanAlgorithm",
+    "vae": "engine.algorithms.vae:VaeAlgorithm",
+}
+_loaded: dict[str, type] = {}
+_registered: dict[str, type] = {}
+
+
+def _entry_points() -> dict:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def names() -> list[str]:
+    """Every family that can be asked for: built-in, registered here, or installed through entry points."""
+    return list(dict.fromkeys([*BUILTIN, *_registered, *_entry_points()]))
+
+
+def register(cls: type) -> type:
+    """Add a family from code (a test, a notebook); it is known to this process only."""
+    _registered[cls.name] = cls
+    _loaded.pop(cls.name, None)
+    return cls
+
+
+def get(name: str) -> type:
+    """The family's class; KeyError when no family has that name."""
+    if name in _registered:
+        return _registered[name]
+    if name not in _loaded:
+        if name in BUILTIN:
+            module, _, attr = BUILTIN[name].partition(":")
+            _loaded[name] = getattr(importlib.import_module(module), attr)
+        else:
+            points = _entry_points()
+            if name not in points:
+                raise KeyError(name)
+            _loaded[name] = points[name].load()
+    return _loaded[name]

@@ -1,0 +1,156 @@
+"""What an algorithm family is: the one interface the loop, the sampler, the studio and the CLI know.
+
+A family owns its networks and optimizers by name (`nets`, `opts`, and `scalers` for mixed
+precision) and does its own zero_grad / backward / step in `train_step`. The loop saves, restores
+and NaN-checks whatever is in those dicts, keeps the EMA copies of `sampling_nets`, and hands the
+family one random generator: every random draw of training goes through it, so resume is exact.
+
+To add a family, subclass Algorithm, fill in the class attributes and the methods marked
+"a family writes", and register it (engine.algorithms; the entry-point group gan_studio.algorithms).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine import algorithms
+from engine.events import Declaration
+
+LOSS_PLOT = ("Losses", (("d_loss", "D loss", "#1f77b4"), ("g_loss", "G loss", "#ff7f0e")))
+GRAD_PLOT = ("Gradient norms", (("grad_norm_d", "|∇D|", "#1f77b4"), ("grad_norm_g", "|∇G|", "#ff7f0e")))
+
+
+def data_previews(config) -> tuple:
+    """The preview kind of the data a config names: points (2-D mixtures), curves (painter) or images."""
+    dataset = config.data.dataset
+    return ("points",) if dataset in ("ring8", "grid25", "spiral") else ("curves",) if dataset == "painter" else (
+        "images",)
+
+
+class Algorithm:
+    name: str = ""
+    section: str | None = None  # the family's own config section, e.g. "vae"
+    settings: type | None = None  # its dataclass (fields made with engine.settings._f)
+    base_sections: tuple = ("data", "model", "optim", "train", "tricks")  # shared sections it reads
+    sampling_nets: tuple = ("generator",)  # what `generate` runs; the loop keeps their EMA copies
+    opt_roles: dict = {}  # optimizer name -> "g" or "d": which optim.*_g / optim.*_d settings it takes
+
+    def __init__(self, config, dataset, device: torch.device, rng: torch.Generator | None, nets=None):
+        """Build the networks (all, or only the names in `nets`); optimizers come from build_optimizers."""
+        self.config = config
+        self.dataset = dataset
+        self.device = device
+        self.rng = rng
+        self.nets: dict[str, nn.Module] = {}
+        self.opts: dict[str, torch.optim.Optimizer] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+
+    # -- class-level: what the config, the studio and the CLI can know before anything is built --------
+    @classmethod
+    def check_config(cls, config) -> None:
+        """Raise ConfigError (one sentence, the key named) for combinations this family cannot train."""
+
+    @classmethod
+    def declare(cls, config) -> Declaration:
+        """Plots, live controls and previews for a run of this config."""
+        return Declaration(plots=(LOSS_PLOT, GRAD_PLOT), controls=tuple(config.live_keys()),
+                           previews=data_previews(config),
+                           settings=("lr_g", "lr_d"), progress=(("G", "g_loss", ".3f"),),
+                           losses={"g_loss": "G's loss"})
+
+    @classmethod
+    def make_data(cls, config, progress=None, warn=None):
+        from engine.data import make_dataset
+        return make_dataset(config, progress=progress, warn=warn)
+
+    # -- a family writes -----------------------------------------------------------------------
+    def train_step(self, step: int, report: bool) -> dict:
+        """One step of training; returns detached scalars (tensors or floats). On report steps it may add
+        quantities that cost a sync; every name it returns is published."""
+        raise NotImplementedError
+
+    def random_inputs(self, n: int, rng: torch.Generator) -> dict:
+        """n inputs of the sampling networks (a dict of tensors or None), drawn from rng."""
+        raise NotImplementedError
+
+    def generate(self, inputs: dict, nets: dict) -> torch.Tensor:
+        """What the sampling networks (`nets`: the live ones or their EMA copies) make of `inputs`."""
+        raise NotImplementedError
+
+    # -- a family may override ---------------------------------------------------------------------
+    def phase(self, step: int) -> str:
+        """The name of the training phase at `step` (a function of the step only)."""
+        return ""
+
+    def fixed_inputs(self, n: int, rng: torch.Generator) -> dict:
+        """The inputs of the sample grid, kept for the whole run."""
+        return self.random_inputs(n, rng)
+
+    def preview(self, preview, outputs: torch.Tensor) -> dict:
+        """The fields of an events.Samples for `outputs` (preview: an engine.previews.DataPreview)."""
+        return preview.samples_event_fields(outputs)
+
+    def pictures(self, preview, outputs: torch.Tensor) -> tuple:
+        """(one picture of all of `outputs`, a picture of each) for `gan-studio sample` and the exports."""
+        return preview.pictures(outputs)
+
+    def state(self) -> dict:
+        """What the family keeps across steps that is not a module or an optimizer (saved in checkpoints)."""
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        pass
+
+    def quality_probes(self) -> list:
+        """Extra live measurements: objects with snapshot() (training thread) and compute(snap) -> dict."""
+        return []
+
+    # -- shared helpers -----------------------------------------------------------------------------
+    def build_optimizers(self) -> None:
+        o = self.config.optim
+        for name, role in self.opt_roles.items():
+            if name not in self.nets:
+                continue
+            kind = o.optimizer_g if role == "g" else o.optimizer_d
+            lr = o.lr_g if role == "g" else o.lr_d
+            betas = tuple(o.betas_g if role == "g" else o.betas_d)
+            decay = o.weight_decay_d if role == "d" else 0.0
+            params = self.nets[name].parameters()
+            if kind == "adam":
+                self.opts[name] = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=decay)
+            elif kind == "rmsprop":
+                self.opts[name] = torch.optim.RMSprop(params, lr=lr, weight_decay=decay)
+            else:
+                self.opts[name] = torch.optim.SGD(params, lr=lr, momentum=betas[0], weight_decay=decay)
+
+    def settings_changed(self) -> None:
+        """Apply live settings (learning rates, betas, weight decay) to the optimizers."""
+        o = self.config.optim
+        for name, opt in self.opts.items():
+            role = self.opt_roles.get(name, "g")
+            kind = o.optimizer_g if role == "g" else o.optimizer_d
+            for group in opt.param_groups:
+                group["lr"] = o.lr_g if role == "g" else o.lr_d
+                if role == "d":
+                    group["weight_decay"] = o.weight_decay_d
+                if kind == "adam":
+                    group["betas"] = tuple(o.betas_g if role == "g" else o.betas_d)
+                elif kind == "sgd":
+                    group["momentum"] = (o.betas_g if role == "g" else o.betas_d)[0]
+
+
+def build(config, dataset, device, rng=None, nets=None) -> Algorithm:
+    """The config's family with its networks initialised from train.seed, leaving the process's global
+    random state as it was (the explorer and the exports build samplers on their own threads)."""
+    family = algorithms.get(config.algorithm)
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(config.train.seed)
+        return family(config, dataset, device, rng, nets)
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))

@@ -1,0 +1,442 @@
+"""The training loop, the same for every algorithm family: commands between steps, reports, samples,
+EMA of the sampling networks, NaN guard and roll back, quality measurements, atomic checkpoints.
+
+The loop knows nothing of a GUI and nothing of any one family. It reports through one
+`emit(event)` callable and takes commands from `self.commands` (a queue.Queue), drained at the
+top of every step and never in the middle of one; a paused trainer blocks on the queue. What a
+step does is the family's (engine.algorithms): the loop calls `train_step`, then saves, restores
+and checks whatever networks and optimizers the family declares.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import queue
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from engine import algorithms
+from engine import commands as cmd
+from engine import events as ev
+from engine.algorithms.base import build
+from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from engine.config import Config, ConfigError, aliases, live_keys, resolve_key
+from engine.images import save_png
+from engine.presets import to_toml
+from engine.previews import DataPreview
+
+KEEP_CHECKPOINTS = 5
+
+
+def pick_device(want: str) -> torch.device:
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if want == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if want == "cuda" and not cuda:
+        raise ConfigError("train.device = 'cuda' but this machine has no usable CUDA GPU; use 'auto' or 'cpu'.")
+    if want == "mps" and not mps:
+        raise ConfigError("train.device = 'mps' but this machine has no Apple GPU; use 'auto' or 'cpu'.")
+    return torch.device(want)
+
+
+def inputs_to(inputs: dict, device) -> dict:
+    return {name: None if value is None else value.to(device) for name, value in inputs.items()}
+
+
+class Trainer:
+    def __init__(self, config: Config, run_dir: str | Path | None = None,
+                 emit: Callable[[ev.Event], None] | None = None,
+                 resume: str | Path | dict | None = None, dataset=None):
+        self.config = config.copy()
+        self.emit = emit if emit is not None else (lambda event: None)
+        self.commands: queue.Queue = queue.Queue()
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.device = pick_device(self.config.train.device)
+        self.amp = self.config.train.mixed_precision and self.device.type == "cuda"
+        family = algorithms.get(self.config.algorithm)
+        self.declaration = family.declare(self.config)
+        seed = self.config.train.seed
+        self.rng = torch.Generator(device=self.device)
+        self.rng.manual_seed(seed + 1)
+
+        self.dataset = dataset if dataset is not None else family.make_data(
+            self.config, progress=self._progress, warn=lambda text: self.emit(ev.Warning(text)))
+        self.dataset.to(self.device)
+        self.algorithm = build(self.config, self.dataset, self.device, self.rng)
+        self.algorithm.build_optimizers()
+        self.nets, self.opts = self.algorithm.nets, self.algorithm.opts
+        self.ema: dict[str, torch.nn.Module] = {}
+        if self.config.tricks.ema_decay > 0:
+            for name in family.sampling_nets:
+                self.ema[name] = copy.deepcopy(self.nets[name]).requires_grad_(False)
+        self.preview = DataPreview(self.dataset, seed, self.config.train.sample_count, self.device)
+        fixed_rng = torch.Generator().manual_seed(seed + 2)
+        self.fixed = inputs_to(self.algorithm.fixed_inputs(self.config.train.sample_count, fixed_rng), self.device)
+
+        self.step = 0
+        self.paused = False
+        self.pending_steps = 0
+        self.stop_requested = False
+        self.save_on_stop = True
+        self.last_good_checkpoint: Path | None = None
+        self._last: dict = {}
+        self._window_start = (time.perf_counter(), 0)
+        self._force_report = False
+        self.watch_generator = False
+        self._file_lock = threading.Lock()
+        self.quality = None
+        if self.config.train.metrics_every:
+            from engine.metrics.live import QualityProbe
+            probe = QualityProbe(self, self.algorithm.quality_probes())
+            self.quality = probe if probe.enabled else None
+        self._metrics_pool: ThreadPoolExecutor | None = None
+
+        if resume is not None:
+            self._restore(resume if isinstance(resume, dict) else load_checkpoint(resume))
+            if not isinstance(resume, dict):
+                self.last_good_checkpoint = Path(resume)
+        if self.run_dir:
+            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.toml").write_text(to_toml(self.config), encoding="utf-8")
+
+    def _progress(self, task: str, done: int, total: int) -> None:
+        self.emit(ev.Progress(task, done, total))
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self, steps: int | None = None) -> str:
+        """Train until config.train.steps (or `steps`) steps, or a Stop; returns why it ended."""
+        total = steps if steps is not None else self.config.train.steps
+        try:
+            self.emit(ev.Started(self.step, str(self.device), self.run_dir, self.config.to_dict(),
+                                 self.declaration, self.algorithm.phase(self.step)))
+            if self.config.train.mixed_precision and not self.amp:
+                self.emit(ev.Warning(f"Mixed precision needs CUDA; training in float32 on {self.device}."))
+            if self.run_dir and self.last_good_checkpoint is None:
+                self.save_checkpoint()
+            self.emit_samples()
+            self._window_start = (time.perf_counter(), self.step)
+            while self.step < total:
+                self._drain_commands()
+                if self.stop_requested:
+                    break
+                if self.paused and self.pending_steps == 0:
+                    continue
+                report_now = self._force_report or (self.step + 1) % self.config.train.report_every == 0
+                self._last = self.algorithm.train_step(self.step, report_now or self.pending_steps == 1)
+                if self.ema:
+                    self._update_ema()
+                self.step += 1
+                single_step = self.pending_steps > 0
+                if single_step:
+                    self.pending_steps -= 1
+                if not self._finite_check():
+                    continue
+                if report_now or (single_step and self.pending_steps == 0):
+                    self._report()
+                if self.step % self.config.train.sample_every == 0 or (single_step and self.pending_steps == 0):
+                    self.emit_samples()
+                if self.run_dir and self.step % self.config.train.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self.quality is not None and self.step % self.config.train.metrics_every == 0:
+                    self.measure_quality()
+            reason = "stopped" if self.stop_requested else "done"
+            if self.run_dir and (reason == "done" or self.save_on_stop) and self._weights_finite():
+                if self.last_good_checkpoint is None or _checkpoint_step(self.last_good_checkpoint) != self.step:
+                    self.save_checkpoint()
+            if reason == "done" and self.step % self.config.train.sample_every:
+                self.emit_samples()
+            self._finish_quality()
+            self.emit(ev.Finished(self.step, reason))
+            return reason
+        except Exception as exc:  # the worker must never die silently
+            self._finish_quality()
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            message = f"Training failed at step {self.step}: {type(exc).__name__}: {first}"
+            self.emit(ev.Failed(message.rstrip(": "), traceback.format_exc(), self.step))
+            return "failed"
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.tricks.ema_decay
+        for name, ema in self.ema.items():
+            net = self.nets[name]
+            torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1.0 - decay)
+            for ema_buffer, buffer in zip(ema.buffers(), net.buffers()):
+                ema_buffer.copy_(buffer)
+
+    def _finite_check(self) -> bool:
+        """Pause on NaN/Inf: the sync is free on CPU; on a GPU it happens on report steps only."""
+        if self.device.type != "cpu" and (self.step % self.config.train.report_every):
+            return True
+        bad = [name for name in self.declaration.losses if name in self._last
+               and not torch.isfinite(torch.as_tensor(self._last[name])).item()]
+        if not bad and self.step % self.config.train.report_every == 0 and not self._weights_finite():
+            bad = ["the weights"]
+        if not bad:
+            return True
+        where = " and ".join(self.declaration.losses.get(b, b) for b in bad)
+        self.paused = True
+        self.pending_steps = 0
+        text = (f"NaN or Inf in {where} at step {self.step}; training is paused — lower a learning rate "
+                f"or roll back to the last good checkpoint.")
+        self.emit(ev.Warning(text))
+        self.emit(ev.Paused(self.step, reason=text))
+        return False
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for net in self.nets.values() for p in net.parameters())
+
+    # -- commands ------------------------------------------------------------------------------------
+    def _drain_commands(self) -> None:
+        while not self.stop_requested:
+            try:
+                if self.paused and self.pending_steps == 0:
+                    command = self.commands.get()
+                else:
+                    command = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(command)
+
+    def _handle(self, command: cmd.Command) -> None:
+        if isinstance(command, cmd.Pause):
+            if not self.paused:
+                self.paused = True
+                self.emit(ev.Paused(self.step))
+        elif isinstance(command, cmd.Resume):
+            if self.paused:
+                self.paused = False
+                self.pending_steps = 0
+                self._window_start = (time.perf_counter(), self.step)
+                self.emit(ev.Resumed(self.step))
+        elif isinstance(command, cmd.Step):
+            if not self.paused:
+                self.emit(ev.CommandRejected("Step works on a paused run; pause first."))
+            elif command.n < 1:
+                self.emit(ev.CommandRejected(f"Step needs n >= 1, not {command.n}."))
+            else:
+                self.pending_steps = command.n
+        elif isinstance(command, cmd.Stop):
+            self.stop_requested = True
+            self.save_on_stop = command.save
+        elif isinstance(command, cmd.Set):
+            self.apply_set(command.name, command.value)
+        elif isinstance(command, cmd.SaveNow):
+            if not self.run_dir:
+                self.emit(ev.CommandRejected("This run has no folder to save into; start it with a run folder."))
+            elif not self._weights_finite():
+                self.emit(ev.CommandRejected("The weights hold NaN or Inf, so they were not saved; roll back first."))
+            else:
+                self.save_checkpoint()
+        elif isinstance(command, cmd.SampleNow):
+            self.emit_samples()
+        elif isinstance(command, cmd.Rollback):
+            self._rollback()
+        elif isinstance(command, cmd.WatchGenerator):
+            self.watch_generator = command.on
+            if command.on:
+                self.emit_generator_weights()
+        else:
+            self.emit(ev.CommandRejected(f"Unknown command {command!r}."))
+
+    def apply_set(self, name: str, value) -> None:
+        """A live change between steps: checked like any setting, recorded (step, old, new), marked."""
+        try:
+            key = resolve_key(name)
+            live = self.config.live_keys()
+            if key not in live:
+                if key in live_keys():
+                    raise ConfigError(f"{key} does nothing in this run (algorithm {self.config.algorithm!r} with "
+                                      f"these options), so it was not changed.")
+                shorts = sorted(next((a for a, k in aliases().items() if k == key), key) for key in live)
+                raise ConfigError(f"{key} cannot change while training; it needs a restart "
+                                  f"(live settings: {', '.join(shorts)}).")
+            key, old, new = self.config.set(key, value)
+        except ConfigError as exc:
+            self.emit(ev.CommandRejected(str(exc)))
+            return
+        if old == new:
+            return
+        self.algorithm.settings_changed()
+        short = next((a for a, k in aliases().items() if k == key), key)
+        self.emit(ev.ParamChanged(self.step, short, old, new))
+        if self.run_dir:
+            with open(self.run_dir / "changes.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": self.step, "name": short, "old": old, "new": new}) + "\n")
+        self._force_report = True
+
+    # -- reports ------------------------------------------------------------------------------------
+    def _report(self) -> None:
+        """Every scalar the last step left, the declared settings, and the speed since the last report."""
+        self._force_report = False
+        now = time.perf_counter()
+        start_time, start_step = self._window_start
+        values = {name: float(value) for name, value in self._last.items()}
+        for name in self.declaration.settings:
+            values[name] = self.config.get(name)
+        if self.step > start_step and now > start_time:
+            values["steps_per_sec"] = (self.step - start_step) / (now - start_time)
+        self._window_start = (now, self.step)
+        self._publish(ev.Metrics(self.step, values, phase=self.algorithm.phase(self.step)))
+
+    def _publish(self, event: ev.Metrics) -> None:
+        self.emit(event)
+        if self.run_dir:
+            row = {"step": event.step, **event.values}
+            if event.group != "train":
+                row["group"] = event.group
+            with self._file_lock, open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    def measure_quality(self) -> None:
+        """Snapshot now (training thread); compute on the metrics thread; publish when done."""
+        snap = self.quality.snapshot(self)
+        step, probe = self.step, self.quality
+        if self._metrics_pool is None:
+            self._metrics_pool = ThreadPoolExecutor(1, thread_name_prefix="gan-studio-metrics")
+
+        def work():
+            try:
+                self._publish(ev.Metrics(step, probe.compute(snap), group="quality"))
+            except Exception as exc:  # a failed measurement must not stop training
+                self.emit(ev.Warning(f"Quality metrics failed at step {step}: {exc}"))
+
+        self._metrics_pool.submit(work)
+
+    def _finish_quality(self) -> None:
+        if self._metrics_pool is not None:
+            self._metrics_pool.shutdown(wait=True)
+            self._metrics_pool = None
+
+    # -- samples -------------------------------------------------------------------------------------
+    def sampling_nets(self) -> dict:
+        """The networks samples come from: the EMA copies where there are some."""
+        return {name: self.ema.get(name, self.nets[name]) for name in type(self.algorithm).sampling_nets}
+
+    @torch.no_grad()
+    def generate(self, inputs: dict) -> torch.Tensor:
+        nets = self.sampling_nets()
+        modes = {name: net.training for name, net in nets.items()}
+        for net in nets.values():
+            net.eval()
+        try:
+            return self.algorithm.generate(inputs, nets)
+        finally:
+            for name, net in nets.items():
+                net.train(modes[name])
+
+    def emit_samples(self) -> ev.Samples:
+        fields = self.algorithm.preview(self.preview, self.generate(self.fixed))
+        path = (self.run_dir / "samples" / f"step_{self.step:07d}.png") if self.run_dir else None
+        event = ev.Samples(self.step, path=path, phase=self.algorithm.phase(self.step), **fields)
+        if path is not None:
+            save_png(path, event.picture)
+        self.emit(event)
+        if self.watch_generator:
+            self.emit_generator_weights()
+        return event
+
+    def emit_generator_weights(self) -> None:
+        weights = {net_name: {name: tensor.detach().cpu().numpy().copy() for name, tensor in net.state_dict().items()}
+                   for net_name, net in self.sampling_nets().items()}
+        self.emit(ev.GeneratorWeights(self.step, self.config.to_dict(), tuple(self.dataset.shape),
+                                      self.dataset.num_classes, weights))
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        algorithm = self.algorithm
+        return {
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "algorithm": self.config.algorithm,
+            "data": {"shape": list(self.dataset.shape), "num_classes": self.dataset.num_classes},
+            "nets": {name: net.state_dict() for name, net in self.nets.items()},
+            "opts": {name: opt.state_dict() for name, opt in self.opts.items()},
+            "scalers": {name: scaler.state_dict() for name, scaler in algorithm.scalers.items()},
+            "ema": {name: net.state_dict() for name, net in self.ema.items()},
+            "rng": {"train": self.rng.get_state().cpu()},
+            "fixed": inputs_to(self.fixed, "cpu"),
+            "extra": algorithm.state(),
+        }
+
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt"
+        save_checkpoint(path, self.state_dict())
+        self.last_good_checkpoint = path
+        self._prune_checkpoints()
+        self.emit(ev.Checkpointed(self.step, path))
+        return path
+
+    def _prune_checkpoints(self) -> None:
+        files = sorted((self.run_dir / "checkpoints").glob("step_*.pt"))
+        for old in files[:-KEEP_CHECKPOINTS]:
+            if old != self.last_good_checkpoint:
+                old.unlink(missing_ok=True)
+
+    def _restore(self, state: dict) -> None:
+        check_matches(state, self.config.algorithm, tuple(self.dataset.shape), self.dataset.num_classes)
+        try:
+            for name, net in self.nets.items():
+                net.load_state_dict(state["nets"][name])
+            for name, ema in self.ema.items():
+                ema.load_state_dict(state["ema"].get(name) or state["nets"][name])
+            for name, opt in self.opts.items():
+                opt.load_state_dict(state["opts"][name])
+            for name, scaler in self.algorithm.scalers.items():
+                if state["scalers"].get(name):
+                    scaler.load_state_dict(state["scalers"][name])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0][:160]
+            raise CheckpointError(f"The checkpoint's models do not match this preset ({first}); "
+                                  f"use the preset it was trained with.") from None
+        self.algorithm.settings_changed()
+        self.rng.set_state(state["rng"]["train"].to(self.rng.get_state().device))
+        self.fixed = inputs_to(state["fixed"], self.device)
+        self.algorithm.load_state(state.get("extra") or {})
+        self.step = int(state["step"])
+
+    def _rollback(self) -> None:
+        if self.last_good_checkpoint is None or not Path(self.last_good_checkpoint).is_file():
+            self.emit(ev.CommandRejected("There is no checkpoint to roll back to yet."))
+            return
+        try:
+            state = load_checkpoint(self.last_good_checkpoint)
+            self._restore(state)
+        except CheckpointError as exc:
+            self.emit(ev.CommandRejected(str(exc)))
+            return
+        restored = Config.from_dict(state["config"])
+        for key in self.config.live_keys():
+            self.config.set(key, restored.get(key), check=False)
+        self.algorithm.settings_changed()
+        self.emit(ev.RolledBack(self.step, self.last_good_checkpoint))
+        self.emit_samples()
+
+
+def check_matches(state: dict, algorithm: str, shape: tuple, num_classes: int) -> None:
+    """Refuse, in one sentence, a checkpoint of another family or of other data than this run's."""
+    if state.get("algorithm", algorithm) != algorithm:
+        raise CheckpointError(f"The checkpoint was trained with algorithm {state.get('algorithm')!r}, not "
+                              f"{algorithm!r}; use the preset it was trained with.")
+    data = state.get("data") or {}
+    if tuple(data.get("shape", ())) != shape or data.get("num_classes") != num_classes:
+        raise CheckpointError(
+            f"The checkpoint was trained on data shaped {tuple(data.get('shape', ()))} with "
+            f"{data.get('num_classes')} classes, not {shape} with {num_classes}; "
+            f"use the preset it was trained with.")
+
+
+def _checkpoint_step(path: Path) -> int:
+    try:
+        return int(Path(path).stem.split("_")[1])
+    except (IndexError, ValueError):
+        return -1
