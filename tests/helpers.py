@@ -40,5 +40,5 @@ def quick(name, *overrides, fake_dir=None, run_dir=None, **kwargs):
 
 
 def generated(trainer, n=2500, seed=123):
-    latent = trainer._sample_latent(n, torch.Generator().manual_seed(seed)).to(trainer.device)
-    return trainer.generate(latent).float().cpu().numpy()
+    inputs = trainer.algorithm.random_inputs(n, torch.Generator().manual_seed(seed))
+    return trainer.generate({k: None if v is None else v.to(trainer.device) for k, v in inputs.items()}).float().cpu().numpy()

@@ -37,7 +37,7 @@ def test_began_keeps_k_in_range_and_convergence_falls(fake_fashion):
     first, last = head_tail(m)
     assert last < 0.5 * first
     # γ is live: asking for more diversity is accepted between steps
-    trainer._apply_set("gamma", 0.7)
+    trainer.apply_set("gamma", 0.7)
     assert trainer.config.loss.began_gamma == 0.7 and events.of(ev.ParamChanged)[-1].name == "gamma"
 
 
@@ -72,10 +72,10 @@ def test_spectral_norm_holds_every_layer_at_norm_one(fake_fashion):
     for name in ("sngan_fashion", "hinge_fashion", "wgan_clip_fashion"):
         trainer, events = small(name, fake_fashion, "lr_d=1e-3", "d_batchnorm=false")
         trainer.run(40)
-        norms[name] = layer_norms(trainer.discriminator)
+        norms[name] = layer_norms(trainer.nets["discriminator"])
         if name != "hinge_fashion":  # reported live for the constrained critics
             bound = train_values(events, "d_lipschitz_bound")
-            assert len(bound) == 4 and bound[-1] == pytest.approx(lipschitz_bound(trainer.discriminator), rel=1e-3)
+            assert len(bound) == 4 and bound[-1] == pytest.approx(lipschitz_bound(trainer.nets["discriminator"]), rel=1e-3)
     assert all(0.95 < n < 1.05 for n in norms["sngan_fashion"])  # by construction, whatever D learned
     assert not all(0.95 < n < 1.05 for n in norms["hinge_fashion"])
     # clipping bounds each weight, not each layer: the layers' norms are set by the clip value and the shapes
@@ -184,7 +184,7 @@ def test_virtual_batch_norm_makes_a_sample_independent_of_its_batch_mates(fake_f
     for vbn in (False, True):
         trainer, _ = small("improved_fashion", fake_fashion, f"virtual_batchnorm={str(vbn).lower()}")
         trainer.run(5)
-        g = trainer.generator.train()  # training mode: plain batch norm uses the batch's own statistics
+        g = trainer.nets["generator"].train()  # training mode: plain batch norm uses the batch's own statistics
         z = torch.randn(8, trainer.config.model.noise_dim, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             together = g(z)[:1]

@@ -28,7 +28,8 @@ def test_train_writes_a_complete_run_folder(ring_checkpoint):
     assert {p.name for p in run.iterdir()} >= {"config.toml", "metrics.jsonl", "samples", "checkpoints"}
     state = load_checkpoint(ring_checkpoint)
     assert state["step"] == 12 and state["config"]["name"] == "ring8"
-    assert {"generator", "discriminator", "opt_g", "opt_d", "rng", "fixed"} <= set(state)
+    assert {"rng", "fixed"} <= set(state) and state["version"] == 2 and state["algorithm"] == "gan"
+    assert set(state["nets"]) == set(state["opts"]) == {"generator", "discriminator"}
     assert not list(run.rglob("*.tmp"))
 
 
