@@ -76,6 +76,48 @@ def load_checkpoint(path: Path | str) -> dict:
     return state
 
 
+def restore_into(state: dict, nets: dict, opts: dict | None = None, scalers: dict | None = None,
+                 ema: dict | None = None, prefer_ema: tuple = ()) -> None:
+    """Load a version-2 state into modules by name (nets in `prefer_ema` take their EMA copy where
+    there is one); refuse in one sentence when they do not fit."""
+    try:
+        for name, net in nets.items():
+            weights = (state.get("ema") or {}).get(name) if name in prefer_ema else None
+            net.load_state_dict(weights if weights is not None else state["nets"][name])
+        for name, copy in (ema or {}).items():
+            copy.load_state_dict(state["ema"].get(name) or state["nets"][name])
+        for name, opt in (opts or {}).items():
+            opt.load_state_dict(state["opts"][name])
+        for name, scaler in (scalers or {}).items():
+            if state["scalers"].get(name):
+                scaler.load_state_dict(state["scalers"][name])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"The checkpoint's models do not match this preset ({first}); "
+                              f"use the preset it was trained with.") from None
+
+
+def check_matches(state: dict, algorithm: str, shape: tuple, num_classes: int) -> None:
+    """Refuse, in one sentence, a checkpoint of another family or of other data than this run's."""
+    if state.get("algorithm", algorithm) != algorithm:
+        raise CheckpointError(f"The checkpoint was trained with algorithm {state.get('algorithm')!r}, not "
+                              f"{algorithm!r}; use the preset it was trained with.")
+    data = state.get("data") or {}
+    if tuple(data.get("shape", ())) != tuple(shape) or data.get("num_classes") != num_classes:
+        raise CheckpointError(
+            f"The checkpoint was trained on data shaped {tuple(data.get('shape', ()))} with "
+            f"{data.get('num_classes')} classes, not {tuple(shape)} with {num_classes}; "
+            f"use the preset it was trained with.")
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step in a checkpoint's file name (step_0001000.pt), or −1."""
+    try:
+        return int(Path(path).stem.split("_")[1])
+    except (IndexError, ValueError):
+        return -1
+
+
 def upgrade_v1(old: dict) -> dict:
     """A version-1 checkpoint in the version-2 layout: G and D become the GAN family's generator and
     discriminator, or the VAE's decoder and encoder."""

@@ -14,6 +14,7 @@ the studio's form shows just the fields that do something for the chosen family 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import dataclasses
 from dataclasses import dataclass, field
@@ -33,12 +34,27 @@ TOP_LEVEL = ("name", "description", "algorithm")
 
 def family_sections() -> dict[str, tuple[type, str]]:
     """Every registered family's own section: section name -> (settings dataclass, family name)."""
-    out = {}
-    for name in algorithms.names():
-        cls = algorithms.get(name)
-        if getattr(cls, "settings", None) is not None:
-            out[cls.section] = (cls.settings, name)
-    return out
+    return _family_sections(tuple((name, algorithms.get(name)) for name in algorithms.names()))
+
+
+@functools.lru_cache(maxsize=8)
+def _family_sections(families: tuple) -> dict:
+    return {cls.section: (cls.settings, name) for name, cls in families if getattr(cls, "settings", None) is not None}
+
+
+@functools.lru_cache(maxsize=8)
+def _keys_and_aliases(sections: tuple) -> tuple[list, dict]:
+    keys = [f"{s}.{f.name}" for s, cls in sections for f in dataclasses.fields(cls)]
+    found = {}
+    for s, cls in sections:
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("alias"):
+                found[f.metadata["alias"]] = f"{s}.{f.name}"
+    return keys, found
+
+
+def _all_sections() -> tuple:
+    return tuple(SECTIONS.items()) + tuple((s, cls) for s, (cls, _) in family_sections().items())
 
 
 def _owner_of(section: str) -> str | None:
@@ -244,17 +260,11 @@ def field_spec(key: str) -> dataclasses.Field:
 
 def all_keys() -> list[str]:
     """Every field of every section, the families' own included."""
-    sections = {**SECTIONS, **{s: cls for s, (cls, _) in family_sections().items()}}
-    return [f"{s}.{f.name}" for s, cls in sections.items() for f in dataclasses.fields(cls)]
+    return list(_keys_and_aliases(_all_sections())[0])
 
 
 def aliases() -> dict[str, str]:
-    out = {}
-    for key in all_keys():
-        alias = field_spec(key).metadata.get("alias")
-        if alias:
-            out[alias] = key
-    return out
+    return dict(_keys_and_aliases(_all_sections())[1])
 
 
 def live_keys() -> list[str]:

@@ -26,29 +26,15 @@ from engine import algorithms
 from engine import commands as cmd
 from engine import events as ev
 from engine.algorithms.base import build
-from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from engine.checkpoint import (CheckpointError, check_matches, checkpoint_step, load_checkpoint, restore_into,
+                               save_checkpoint)
 from engine.config import Config, ConfigError, aliases, live_keys, resolve_key
+from engine.device import inputs_to, pick_device
 from engine.images import save_png
 from engine.presets import to_toml
 from engine.previews import DataPreview
 
 KEEP_CHECKPOINTS = 5
-
-
-def pick_device(want: str) -> torch.device:
-    cuda = torch.cuda.is_available()
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if want == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if want == "cuda" and not cuda:
-        raise ConfigError("train.device = 'cuda' but this machine has no usable CUDA GPU; use 'auto' or 'cpu'.")
-    if want == "mps" and not mps:
-        raise ConfigError("train.device = 'mps' but this machine has no Apple GPU; use 'auto' or 'cpu'.")
-    return torch.device(want)
-
-
-def inputs_to(inputs: dict, device) -> dict:
-    return {name: None if value is None else value.to(device) for name, value in inputs.items()}
 
 
 class Trainer:
@@ -150,7 +136,7 @@ class Trainer:
                     self.measure_quality()
             reason = "stopped" if self.stop_requested else "done"
             if self.run_dir and (reason == "done" or self.save_on_stop) and self._weights_finite():
-                if self.last_good_checkpoint is None or _checkpoint_step(self.last_good_checkpoint) != self.step:
+                if self.last_good_checkpoint is None or checkpoint_step(self.last_good_checkpoint) != self.step:
                     self.save_checkpoint()
             if reason == "done" and self.step % self.config.train.sample_every:
                 self.emit_samples()
@@ -384,20 +370,7 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         check_matches(state, self.config.algorithm, tuple(self.dataset.shape), self.dataset.num_classes)
-        try:
-            for name, net in self.nets.items():
-                net.load_state_dict(state["nets"][name])
-            for name, ema in self.ema.items():
-                ema.load_state_dict(state["ema"].get(name) or state["nets"][name])
-            for name, opt in self.opts.items():
-                opt.load_state_dict(state["opts"][name])
-            for name, scaler in self.algorithm.scalers.items():
-                if state["scalers"].get(name):
-                    scaler.load_state_dict(state["scalers"][name])
-        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0][:160]
-            raise CheckpointError(f"The checkpoint's models do not match this preset ({first}); "
-                                  f"use the preset it was trained with.") from None
+        restore_into(state, self.nets, self.opts, self.algorithm.scalers, self.ema)
         self.algorithm.settings_changed()
         self.rng.set_state(state["rng"]["train"].to(self.rng.get_state().device))
         self.fixed = inputs_to(state["fixed"], self.device)
@@ -420,23 +393,3 @@ class Trainer:
         self.algorithm.settings_changed()
         self.emit(ev.RolledBack(self.step, self.last_good_checkpoint))
         self.emit_samples()
-
-
-def check_matches(state: dict, algorithm: str, shape: tuple, num_classes: int) -> None:
-    """Refuse, in one sentence, a checkpoint of another family or of other data than this run's."""
-    if state.get("algorithm", algorithm) != algorithm:
-        raise CheckpointError(f"The checkpoint was trained with algorithm {state.get('algorithm')!r}, not "
-                              f"{algorithm!r}; use the preset it was trained with.")
-    data = state.get("data") or {}
-    if tuple(data.get("shape", ())) != shape or data.get("num_classes") != num_classes:
-        raise CheckpointError(
-            f"The checkpoint was trained on data shaped {tuple(data.get('shape', ()))} with "
-            f"{data.get('num_classes')} classes, not {shape} with {num_classes}; "
-            f"use the preset it was trained with.")
-
-
-def _checkpoint_step(path: Path) -> int:
-    try:
-        return int(Path(path).stem.split("_")[1])
-    except (IndexError, ValueError):
-        return -1

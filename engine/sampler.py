@@ -13,7 +13,7 @@ import torch
 from engine import algorithms
 from engine import events as ev
 from engine.algorithms.base import build
-from engine.checkpoint import CheckpointError, load_checkpoint
+from engine.checkpoint import CheckpointError, load_checkpoint, restore_into
 from engine.config import LOW_DIM_DATASETS, Config
 from engine.previews import DataPreview
 
@@ -60,14 +60,7 @@ class Sampler:
 
     def load(self, state: dict) -> None:
         """Weights from a checkpoint state; the sampling networks take their EMA copies where there are some."""
-        try:
-            for name, net in self.algorithm.nets.items():
-                weights = (state.get("ema") or {}).get(name) if name in self.sampling_names else None
-                net.load_state_dict(weights if weights is not None else state["nets"][name])
-        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0][:160]
-            raise CheckpointError(f"The checkpoint's models do not match its own settings ({first}); "
-                                  f"it may come from another version of GAN Studio.") from None
+        restore_into(state, self.algorithm.nets, prefer_ema=self.sampling_names)
 
 
 def _sampling_config(config_dict: dict, device: str) -> Config:

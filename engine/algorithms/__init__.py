@@ -9,6 +9,7 @@ config schema can ask which families exist without an import cycle.
 from __future__ import annotations
 
 import importlib
+import sys
 from importlib import metadata
 
 ENTRY_POINT_GROUP = "gan_studio.algorithms"
@@ -18,10 +19,16 @@ BUILTIN = {
 }
 _loaded: dict[str, type] = {}
 _registered: dict[str, type] = {}
+_scanned: tuple = ((), {})  # (sys.path when scanned, entry points found)
 
 
 def _entry_points() -> dict:
-    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    """The installed families; scanned again only when sys.path changes (a scan reads every package)."""
+    global _scanned
+    path = tuple(sys.path)
+    if _scanned[0] != path:
+        _scanned = (path, {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
+    return _scanned[1]
 
 
 def names() -> list[str]:

@@ -22,14 +22,14 @@ class QualityProbe:
         dataset = source.dataset
         self.n = c.train.metrics_samples
         self.kind = None
-        name = c.data.dataset
-        if name in ("ring8", "grid25"):
+        name = getattr(dataset, "name", c.data.dataset)  # a family's own data set has its own name, or none
+        if name in ("ring8", "grid25") and hasattr(dataset, "centres"):
             self.kind = "mixture"
             self.centres = dataset.centres.cpu().numpy()
             self.std = dataset.std
-        elif name == "painter":
+        elif name == "painter" and dataset.kind == "curves":
             self.kind = "painter"
-        elif name == "fashion_mnist" and tuple(dataset.shape) == (1, 28, 28):
+        elif name == "fashion_mnist" and dataset.kind == "images" and tuple(dataset.shape) == (1, 28, 28):
             from engine.metrics.evaluator import EvaluatorError, load_evaluator
             try:
                 load_evaluator()

@@ -1,0 +1,177 @@
+"""One loop, many algorithm families: a family from outside the engine trains, resumes and samples through
+the entry-point group; the loop names no family; version-1 checkpoints still sample; sampling leaves the
+process's random state alone; the engine and the studio have no import cycle and no giant file."""
+import ast
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine import algorithms
+from engine.checkpoint import load_checkpoint
+from engine import events as ev
+from engine.cli import ProgressBar, main as cli
+from engine.config import Config, ConfigError
+from engine.presets import load_preset
+from engine.sampler import load_sampler
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TOY_PRESET = PLUGINS / "toy1d.toml"
+
+
+@pytest.fixture
+def toy_installed(monkeypatch):
+    """The toy family is installed the way a third-party package would be: a .dist-info on sys.path."""
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    assert "toy1d" in algorithms.names()
+    return TOY_PRESET
+
+
+def checkpoint_weights(path):
+    state = load_checkpoint(path)
+    return {f"{net}.{name}": tensor for net, sd in state["nets"].items() for name, tensor in sd.items()}
+
+
+def test_a_plug_in_family_trains_resumes_and_samples_from_the_cli(toy_installed, tmp_path):
+    assert cli(["train", str(toy_installed), "--steps", "200", "--out", str(tmp_path / "a")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    means = [r["fake_mean"] for r in rows if "fake_mean" in r]
+    assert abs(means[0] - 2.0) > 1.0 and abs(np.mean(means[-3:]) - 2.0) < 0.3  # G found the real mean
+    bar = ProgressBar(200, stream=io.StringIO())  # the CLI's progress line shows what the family declared
+    bar(ev.Started(0, "cpu", None, {}, algorithms.get("toy1d").declare(load_preset(toy_installed))))
+    bar(ev.Metrics(200, {"d_loss": 1.4, "g_loss": 0.7, "fake_mean": means[-1]}))
+    assert f"D 1.400  mean {means[-1]:.2f}" in bar.stream.getvalue()
+
+    assert cli(["train", str(toy_installed), "--steps", "100", "--set", "train.checkpoint_every=50",
+                "--out", str(tmp_path / "b")]) == 0
+    assert cli(["train", "--resume", str(tmp_path / "b" / "checkpoints" / "step_0000100.pt"), "--steps", "200"]) == 0
+    straight = checkpoint_weights(tmp_path / "a" / "checkpoints" / "step_0000200.pt")
+    resumed = checkpoint_weights(tmp_path / "b" / "checkpoints" / "step_0000200.pt")
+    assert straight.keys() == resumed.keys() and all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+    out = tmp_path / "hist.png"
+    assert cli(["sample", str(tmp_path / "a" / "checkpoints" / "step_0000200.pt"), "--n", "500",
+                "--out", str(out)]) == 0
+    with Image.open(out) as img:
+        picture = np.asarray(img.convert("RGB"))
+    orange = np.all(picture == (230, 85, 13), axis=2)
+    columns = np.flatnonzero(orange.any(0))
+    assert 20 <= columns.mean() <= 40  # the histogram's mass sits near 2 on [−4, 6], not near 0
+
+
+def test_a_plug_in_family_has_its_own_settings_section(toy_installed):
+    config = load_preset(toy_installed, ["toy_mean=1.5"])
+    assert config.toy1d.mean == 1.5 and "toy1d.mean" in config.live_keys()
+    assert not config.relevant("data.dataset") and not config.relevant("loss.name")
+    with pytest.raises(ConfigError, match=r"loss\.name.*'toy1d'"):
+        load_preset(toy_installed, ["loss.name='hinge'"])
+    with pytest.raises(ConfigError, match=r"toy1d\.std belongs to algorithm 'toy1d'"):
+        load_preset("ring8", ["toy1d.std=2"])
+
+
+def test_families_keep_their_settings_apart():
+    vae = load_preset("vae_fashion")
+    assert vae.algorithm == "vae" and vae.vae.sigma == 0.3
+    with pytest.raises(ConfigError, match=r"loss\.gp_weight.*'vae'"):
+        load_preset("vae_fashion", ["gp_weight=5"])
+    began = load_preset("began_fashion")
+    shown = {key for key in began.keys() if began.relevant(key)}
+    assert {"loss.began_gamma", "loss.began_lambda_k"} <= shown
+    assert not {"loss.gp_weight", "loss.clip", "loss.ls_lambda", "vae.sigma"} & shown
+    # a config written before families (the VAE was a loss) reads as the vae family
+    old = {"name": "old", "data": {"dataset": "fashion_mnist"}, "model": {"architecture": "dcgan"},
+           "loss": {"name": "vae", "vae_sigma": 0.2, "gp_weight": 10.0}}
+    config = Config.from_dict(old)
+    assert config.algorithm == "vae" and config.vae.sigma == 0.2
+
+
+def test_the_loop_names_no_family():
+    text = (ROOT / "engine" / "loop.py").read_text().lower()
+    for word in ("began", "ebgan", "semi", "info", "vae", "discriminator", "generator."):
+        assert word not in text, word
+
+
+def _module_imports(path: Path, package_root: Path) -> set[str]:
+    """Every engine.* / studio.* module a file imports, at any depth of the file (lazy imports count)."""
+    name = ".".join(path.relative_to(package_root).with_suffix("").parts)
+    if name.endswith(".__init__"):
+        name = name[: -len(".__init__")]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module if node.level == 0 else ".".join(name.split(".")[: -node.level] + [node.module])
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {m for m in found if m.split(".")[0] in ("engine", "studio")}
+
+
+def test_engine_and_studio_have_no_import_cycle():
+    files = {}
+    for package in ("engine", "studio"):
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            files[name] = path
+    graph = {name: {m for m in _module_imports(path, ROOT) if m in files and m != name} for name, path in files.items()}
+    # a package's __init__ is imported before its submodules: an edge to engine.x.y is an edge to engine.x too
+    for name, edges in graph.items():
+        for target in list(edges):
+            parent = target.rsplit(".", 1)[0]
+            if parent in files and parent != name and not name.startswith(parent + "."):
+                edges.add(parent)
+    state: dict[str, int] = {}
+
+    def visit(node, trail):
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                pytest.fail("import cycle: " + " -> ".join(trail[trail.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+
+
+def test_no_file_in_engine_or_studio_is_a_giant():
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
+             for package in ("engine", "studio") for p in (ROOT / package).rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 420} == {}
+
+
+@pytest.mark.parametrize("fixture, args, picture", [
+    ("v1_ring8.pt", ["--n", "64", "--seed", "3"], "v1_ring8_sample.png"),
+    ("v1_infogan_fashion.pt", ["--n", "16", "--seed", "3", "--cat", "c0=4", "--code", "c1=0.5"], "v1_infogan_sample.png"),
+])
+def test_a_version_1_checkpoint_samples_the_same_picture(fixture, args, picture, tmp_path):
+    out = tmp_path / "again.png"
+    assert cli(["sample", str(FIXTURES / fixture), *args, "--out", str(out)]) == 0
+    with Image.open(out) as now, Image.open(FIXTURES / picture) as then:
+        assert np.array_equal(np.asarray(now), np.asarray(then))
+
+
+def test_a_version_1_checkpoint_trains_on(tmp_path):
+    resume = tmp_path / "run" / "checkpoints" / "step_0000030.pt"
+    resume.parent.mkdir(parents=True)
+    resume.write_bytes((FIXTURES / "v1_ring8.pt").read_bytes())
+    assert cli(["train", "--resume", str(resume), "--steps", "40"]) == 0
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000040.pt")
+    assert state["version"] == 2 and state["step"] == 40
+
+
+def test_sampling_leaves_the_global_random_state_alone():
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    sampler = load_sampler(FIXTURES / "v1_infogan_fashion.pt")
+    assert torch.equal(torch.get_rng_state(), before)
+    assert set(sampler.algorithm.nets) == {"generator"} and not sampler.algorithm.opts
