@@ -54,7 +54,7 @@ def measure(preset: str, overrides: list[str], steps: int) -> tuple[dict, float]
     seconds = time.perf_counter() - start
     config.train.metrics_samples = 2500 if config.model.architecture == "mlp" else 1000
     trainer.config.train.metrics_samples = config.train.metrics_samples
-    probe = QualityProbe(trainer)
+    probe = QualityProbe(trainer, trainer.algorithm.quality_probes())
     return probe.compute(probe.snapshot(trainer)), seconds
 
 

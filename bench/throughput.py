@@ -25,9 +25,11 @@ import torch.nn.functional as F
 from engine.presets import load_preset
 from engine.data import make_dataset
 from engine.data.images import DEBIAN_FASHION_MNIST
-from engine.losses import get_loss, gradient_penalty
+from engine.losses import get_loss
+from engine.tricks import gradient_penalty
 from engine.models import build_models
-from engine.loop import Trainer, pick_device
+from engine.device import pick_device
+from engine.loop import Trainer
 
 
 def bare_loop(config, dataset, steps: int, device) -> float:
