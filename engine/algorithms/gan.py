@@ -219,8 +219,6 @@ class GanAlgorithm(Algorithm):
     def train_step(self, step: int, report: bool) -> dict:
         c, loss, ctx = self.config, self.loss, self.loss_ctx
         G, D = self.nets["generator"], self.nets["discriminator"]
-        opt_g, opt_d = self.opts["generator"], self.opts["discriminator"]
-        scaler_g, scaler_d = self.scalers["generator"], self.scalers["discriminator"]
         grad_norms = report and c.tricks.grad_norms  # only gradient norms cost extra on report steps
         batch = c.data.batch_size
         sigma = tricks.instance_noise_sigma(c.tricks, step)
@@ -261,13 +259,7 @@ class GanAlgorithm(Algorithm):
                 last["gradient_penalty"] = penalty.detach()
             if self.history is not None:
                 d_loss = d_loss + self._historical("d", last)
-            opt_d.zero_grad(set_to_none=True)
-            scaler_d.scale(d_loss).backward()
-            if grad_norms:
-                scaler_d.unscale_(opt_d)
-                last["grad_norm_d"] = grad_norm(D)
-            scaler_d.step(opt_d)
-            scaler_d.update()
+            self._optimise("discriminator", d_loss, grad_norms, last, "grad_norm_d")
             if loss.clips_weights:
                 tricks.clip_weights(D, c.loss.clip)
             if self.history is not None:
@@ -299,13 +291,7 @@ class GanAlgorithm(Algorithm):
                 last["pullaway"] = pt.detach()
         if self.history is not None:
             g_loss = g_loss + self._historical("g", last)
-        opt_g.zero_grad(set_to_none=True)
-        scaler_g.scale(g_loss).backward()
-        if grad_norms:
-            scaler_g.unscale_(opt_g)
-            last["grad_norm_g"] = grad_norm(G)
-        scaler_g.step(opt_g)
-        scaler_g.update()
+        self._optimise("generator", g_loss, grad_norms, last, "grad_norm_g")
         if self.history is not None:
             self.history.update("g")
         if loss.after_step is not None:
@@ -319,6 +305,17 @@ class GanAlgorithm(Algorithm):
             last.update(self._readings(out_real.logit.detach(), out_fake.logit.detach(),
                                        tricks.instance_noise_sigma(c.tricks, step + 1)))
         return last
+
+    def _optimise(self, name: str, loss: torch.Tensor, grad_norms: bool, last: dict, norm_key: str) -> None:
+        """zero_grad, a (scaled) backward, the gradient norm on report steps, the optimizer's step."""
+        opt, scaler = self.opts[name], self.scalers[name]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if grad_norms:
+            scaler.unscale_(opt)
+            last[norm_key] = grad_norm(self.nets[name])
+        scaler.step(opt)
+        scaler.update()
 
     def _readings(self, real_out: torch.Tensor, fake_out: torch.Tensor, sigma: float) -> dict:
         """D(x) and D(G(z)) as probabilities (or critic values), on report steps only (they sync)."""
