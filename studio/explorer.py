@@ -32,7 +32,7 @@ class ExplorerWorker(QObject):
     pictureReady = Signal(object, object, float)  # picture, point, time the request was made
     sheetReady = Signal(object)
     framesReady = Signal(object)
-    samplerReady = Signal(object)  # the sampling trainer (config, shapes) after a load
+    samplerReady = Signal(object)  # the engine.sampler.Sampler (config, shapes) after a load
     failed = Signal(str)
 
     def __init__(self):
@@ -70,7 +70,7 @@ class ExplorerWorker(QObject):
 
     def _loop(self) -> None:
         from engine import events as ev
-        from engine.trainer import load_for_sampling, sampler_from_weights
+        from engine.sampler import load_sampler, sampler_from_weights
         while True:
             with self._condition:
                 self._condition.wait_for(lambda: self._closing or self._source is not None
@@ -90,7 +90,7 @@ class ExplorerWorker(QObject):
                     if isinstance(source, ev.GeneratorWeights):
                         self.sampler = sampler_from_weights(source)
                     else:
-                        self.sampler = load_for_sampling(source)
+                        self.sampler = load_sampler(source)
                     self.samplerReady.emit(self.sampler)
                 elif request is not None:
                     point, asked = request
@@ -249,7 +249,7 @@ class ExplorerPanel(QWidget):
                 grid.addWidget(box, row, 1, 1, 4)
                 self.category_boxes[i] = box
                 row += 1
-            if sampler.g_conditioned:
+            if getattr(sampler.algorithm, "g_conditioned", False):
                 self.class_box = QComboBox()
                 names = getattr(sampler.dataset, "class_names", ()) or ()
                 for label in range(sampler.num_classes):

@@ -1,16 +1,19 @@
-"""A settings form generated from the preset schema (engine.config)."""
+"""A settings form generated from the config's schema (engine.config): the algorithm, then one group per
+section the algorithm reads, showing only the fields that do something for this algorithm and options."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from engine.config import SECTIONS, Config, field_spec, live_keys
+from engine import algorithms
+from engine.config import Config, field_spec
 
 RESTART_TIP = "Needs a restart: this setting cannot change while a run is going."
+ALGORITHM_TIP = "The family of model that trains (a GAN, a VAE, ...); its own settings appear below"
 
 
 def _text(value) -> str:
@@ -21,30 +24,71 @@ def _text(value) -> str:
     return str(value)
 
 
+def _help(key: str) -> str:
+    return ALGORITHM_TIP if key == "algorithm" else field_spec(key).metadata.get("help", "")
+
+
 class ConfigForm(QWidget):
-    """One widget per preset field; emits edited(key, value) when the person changes one."""
+    """One widget per config field; emits edited(key, value) when the person changes one."""
 
     edited = Signal(str, object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.widgets: dict[str, QWidget] = {}
+        self.boxes: dict[str, QGroupBox] = {}  # section name -> its group
+        self._rows: dict[str, QFormLayout] = {}  # key -> the form layout holding its row
+        self._config: Config | None = None
         self._loading = False
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        for section, cls in SECTIONS.items():
-            box = QGroupBox(section)
-            form = QFormLayout(box)
-            form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-            for f in dataclasses.fields(cls):
-                key = f"{section}.{f.name}"
-                widget = self._make_widget(key, f)
-                widget.setToolTip(f.metadata.get("help", ""))
-                widget.setObjectName(key)
-                form.addRow(f.name.replace("_", " "), widget)
-                self.widgets[key] = widget
-            layout.addWidget(box)
-        layout.addStretch(1)
+        self._running = False
+        self._live: set[str] = set()
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        top = QFormLayout()
+        self.algorithm_box = QComboBox()
+        self.algorithm_box.setObjectName("algorithm")
+        self.algorithm_box.setToolTip(ALGORITHM_TIP)
+        for name in algorithms.names():
+            self.algorithm_box.addItem(name, name)
+        self.algorithm_box.currentIndexChanged.connect(
+            lambda i: self._changed("algorithm", self.algorithm_box.itemData(i)))
+        top.addRow("algorithm", self.algorithm_box)
+        self.widgets["algorithm"] = self.algorithm_box
+        self._layout.addLayout(top)
+        self._layout.addStretch(1)
+        self._sync_sections(Config())
+
+    # -- building -----------------------------------------------------------------------------
+    def _sync_sections(self, config: Config) -> None:
+        """One group per section of this config: a family's own section comes and goes with the family."""
+        wanted = config.sections()
+        for section in [s for s in self.boxes if s not in wanted]:
+            box = self.boxes.pop(section)
+            for key in [k for k in self.widgets if k.startswith(section + ".")]:
+                del self.widgets[key]
+                del self._rows[key]
+            self._layout.removeWidget(box)
+            box.setParent(None)
+            box.deleteLater()
+        for section, cls in wanted.items():
+            if section not in self.boxes:
+                self._layout.insertWidget(self._layout.count() - 1, self._make_box(section, cls))
+
+    def _make_box(self, section: str, cls: type) -> QGroupBox:
+        box = QGroupBox(section)
+        box.setObjectName(f"section-{section}")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        for f in dataclasses.fields(cls):
+            key = f"{section}.{f.name}"
+            widget = self._make_widget(key, f)
+            widget.setObjectName(key)
+            form.addRow(f.name.replace("_", " "), widget)
+            self.widgets[key] = widget
+            self._rows[key] = form
+            self._apply_lock(key)
+        self.boxes[section] = box
+        return box
 
     def _make_widget(self, key: str, f: dataclasses.Field) -> QWidget:
         md = f.metadata
@@ -77,13 +121,35 @@ class ConfigForm(QWidget):
         if not self._loading:
             self.edited.emit(key, value)
 
+    # -- showing a config ---------------------------------------------------------------------------
     def set_config(self, config: Config) -> None:
+        """Show every value of `config`, and only the sections and rows that matter for it."""
         self._loading = True
         try:
-            for key, widget in self.widgets.items():
+            self._config = config
+            self._sync_sections(config)
+            for key in ["algorithm", *config.keys()]:
                 self.set_value(key, config.get(key))
         finally:
             self._loading = False
+        self.refresh_visibility()
+
+    def refresh_visibility(self) -> None:
+        """Hide the rows that do nothing for this config (BEGAN has no gradient penalty), and empty groups."""
+        if self._config is None:
+            return
+        for section, box in self.boxes.items():
+            shown = False
+            for key in [k for k in self._rows if k.startswith(section + ".")]:
+                relevant = self._config.relevant(key)
+                self._rows[key].setRowVisible(self.widgets[key], relevant)
+                shown = shown or relevant
+            box.setVisible(shown)
+
+    def is_shown(self, key: str) -> bool:
+        """Whether a person sees this field's row (its group shown and the row in it)."""
+        widget = self.widgets.get(key)
+        return widget is not None and widget.isVisibleTo(self)
 
     def set_value(self, key: str, value) -> None:
         widget = self.widgets[key]
@@ -108,12 +174,16 @@ class ConfigForm(QWidget):
             widget.setStyleSheet("border: 1px solid #d33;")
             widget.setToolTip(message)
 
-    def set_running(self, running: bool) -> None:
-        """While a run goes, only live fields stay editable; the rest say why they are locked."""
-        live = set(live_keys())
-        for key, widget in self.widgets.items():
-            locked = running and key not in live
-            widget.setEnabled(not locked)
-            help_text = field_spec(key).metadata.get("help", "")
-            widget.setToolTip(RESTART_TIP if locked else help_text)
-            widget.setProperty("live", key in live)
+    # -- running -----------------------------------------------------------------------------------
+    def set_running(self, running: bool, live_keys=()) -> None:
+        """While a run goes, only its live controls stay editable; the rest say why they are locked."""
+        self._running, self._live = running, set(live_keys)
+        for key in self.widgets:
+            self._apply_lock(key)
+
+    def _apply_lock(self, key: str) -> None:
+        widget = self.widgets[key]
+        locked = self._running and key not in self._live
+        widget.setEnabled(not locked)
+        widget.setToolTip(RESTART_TIP if locked else _help(key))
+        widget.setProperty("live", key in self._live)

@@ -317,9 +317,12 @@ def test_a_model_s_own_terms_get_their_plot_and_its_settings_stay_live(qtbot, wi
 
 def test_the_semi_supervised_accuracy_is_drawn_beside_the_labels_only_one(qtbot):
     from engine.events import Metrics
-    from studio.views import CurvesPanel
+    from engine import algorithms
+    from engine.config import Config
+    from studio.curves import CurvesPanel
     panel = CurvesPanel()
     qtbot.addWidget(panel)
+    panel.declare(algorithms.get("gan").declare(Config()))  # what a GAN run declares on start
     panel.add_metrics([Metrics(s, {"frechet_distance": 300.0 - s, "test_accuracy": 0.6 + s / 1e4,
                                    "baseline_accuracy": 0.6}, group="quality") for s in (100, 200, 300)])
     panel.quality_choice.setCurrentText("test_accuracy")
@@ -329,3 +332,89 @@ def test_the_semi_supervised_accuracy_is_drawn_beside_the_labels_only_one(qtbot)
     panel.quality_choice.setCurrentText("frechet_distance")
     panel.flush()
     assert panel.quality_companion.yData is None or len(panel.quality_companion.yData) == 0
+
+
+def shown_sections(form):
+    from PySide6.QtWidgets import QGroupBox
+    return [box.title() for box in form.findChildren(QGroupBox) if box.isVisibleTo(form)]
+
+
+def plot_titles(curves):
+    return [item.titleLabel.text for item in curves.layout_widget.ci.items]
+
+
+def test_began_s_form_shows_only_what_began_uses(window):
+    choose(window, "began_fashion")
+    form = window.form
+    for key in ("loss.gp_weight", "loss.clip", "loss.ls_lambda"):
+        assert not form.widgets[key].isVisibleTo(form), f"{key} does nothing for BEGAN but is shown"
+    assert form.widgets["loss.began_gamma"].isVisibleTo(form)
+    assert form.widgets["algorithm"].currentText() == "gan"
+    choose(window, "wgan_gp_fashion")
+    assert form.widgets["loss.gp_weight"].isVisibleTo(form) and not form.widgets["loss.began_gamma"].isVisibleTo(form)
+
+
+def test_vae_s_form_has_its_own_section_and_no_loss_section(window):
+    choose(window, "vae_fashion")
+    form = window.form
+    assert form.widgets["algorithm"].currentText() == "vae"
+    assert "vae" in shown_sections(form) and "loss" not in shown_sections(form)
+    assert form.widgets["vae.sigma"].isVisibleTo(form) and form.widgets["vae.sigma"].text() == "0.3"
+    assert not form.widgets["tricks.instance_noise"].isVisibleTo(form)  # a GAN trick
+    assert "Loss" in plot_titles(window.curves) and "D(x) and D(G(z))" not in plot_titles(window.curves)
+
+
+def test_switching_the_algorithm_box_switches_the_form_and_the_plots(window):
+    form = window.form
+    assert window.config.name == "ring8" and "vae" not in shown_sections(form)
+    box = form.widgets["algorithm"]
+    box.setCurrentIndex(box.findData("vae"))
+    assert window.config.algorithm == "vae"
+    assert "vae" in shown_sections(form) and "loss" not in shown_sections(form)
+    assert form.widgets["vae.sigma"].isVisibleTo(form)
+    assert plot_titles(window.curves)[0] == "Loss"
+    form.widgets["vae.sigma"].setText("0.5")
+    form.widgets["vae.sigma"].editingFinished.emit()
+    assert window.config.vae.sigma == 0.5
+    box.setCurrentIndex(box.findData("gan"))
+    assert window.config.algorithm == "gan" and "vae" not in shown_sections(form) and "loss" in shown_sections(form)
+    assert plot_titles(window.curves)[:2] == ["Losses", "D(x) and D(G(z))"]
+
+
+def test_a_vae_run_draws_the_plots_its_algorithm_declares(qtbot, window, fake_fashion):
+    choose(window, "vae_fashion")
+    for key, value in (("data.path", str(fake_fashion)), ("batch_size", 16), ("report_every", 5),
+                       ("metrics_every", 0)):
+        window.config.set(key, value)
+    with qtbot.waitSignal(window.bridge.started, timeout=TIMEOUT) as blocker:
+        window.start()
+    assert blocker.args[0].declaration.plots[0][0] == "Loss"
+    wait_metrics(qtbot, window, lambda m: m.step >= 10)
+    window.curves.flush()
+    titles = plot_titles(window.curves)
+    assert "Loss" in titles and "D(x) and D(G(z))" not in titles and "Model terms" in titles
+    assert window.curves.term_names() == ["recon", "kl"]
+    _, kl = window.curves.term_items["kl"]
+    assert kl.name() == "KL"
+    assert [label.text for _, label in window.curves.plots["g_loss"].legend.items] == ["−ELBO"]
+    assert window.form.widgets["optim.lr_g"].isEnabled() and not window.form.widgets["vae.sigma"].isEnabled()
+
+
+def test_the_status_bar_names_the_training_phase(window):
+    from engine.events import Metrics
+    window.on_metrics([Metrics(5, {"steps_per_sec": 100.0}, phase="warm-up")])
+    assert window.status.phase_label.text() == "phase: warm-up"
+    window.on_metrics([Metrics(6, {"steps_per_sec": 100.0})])
+    assert window.status.phase_label.text() == ""
+
+
+def test_samples_of_a_kind_the_panel_does_not_know_show_their_picture(qtbot):
+    from engine.events import Samples
+    from studio.samples import SamplesPanel
+    panel = SamplesPanel()
+    qtbot.addWidget(panel)
+    picture = np.zeros((20, 30, 3), np.uint8)
+    picture[5:10, 5:25] = 200
+    panel.show_samples(Samples(3, kind="text", picture=picture, text=("a cat", "a dog")))
+    qtbot.waitUntil(lambda: panel.label.text() == "step 3 (live)", timeout=TIMEOUT)
+    assert np.array_equal(panel.current_picture(), picture)

@@ -1,0 +1,172 @@
+"""Exports: the dialog, and the writing, with the slow kinds (samples from a checkpoint, a timelapse) on their
+own threads."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QRadioButton,
+                               QSpinBox, QVBoxLayout)
+
+from studio.runs import latest_checkpoint
+
+EXPORT_KINDS = (
+    ("grid", "Sample grid (PNG)"),
+    ("each", "One PNG per sample (folder)"),
+    ("gif", "Timelapse of the fixed-noise samples (GIF)"),
+    ("curves_png", "Curves (PNG)"),
+    ("curves_csv", "Curves (CSV)"),
+)
+SUFFIXES = {"grid": "png", "curves_png": "png", "gif": "gif", "curves_csv": "csv"}
+
+
+def make_timelapse(run_dir: Path, out: Path, frame_ms: int = 120) -> Path:
+    from PIL import Image
+
+    from engine.images import save_gif
+
+    frames = sorted((Path(run_dir) / "samples").glob("step_*.png"))
+    if not frames:
+        raise ValueError("this run has no sample snapshots yet")
+    pictures = []
+    for frame in frames:
+        with Image.open(frame) as img:
+            pictures.append(np.asarray(img.convert("RGB")))
+    return save_gif(out, pictures, frame_ms)
+
+
+def export_samples(checkpoint: Path, kind: str, path: Path, count: int, seed: int, scale: int) -> Path:
+    """`count` samples of a checkpoint drawn from `seed`: one picture of all ("grid"), or a PNG each ("each")."""
+    from engine.images import save_png
+    from engine.latent import latent_for
+    from engine.sampler import load_sampler
+
+    sampler = load_sampler(checkpoint)
+    grid, singles = sampler.pictures(sampler.generate(latent_for(sampler, count, seed).as_dict()))
+    up = (lambda p: p.repeat(scale, 0).repeat(scale, 1)) if scale > 1 else (lambda p: p)
+    if kind == "each":
+        for i, picture in enumerate(singles):
+            save_png(path / f"sample_{i:04d}.png", up(picture))
+    else:
+        save_png(path, up(grid))
+    return path
+
+
+class Exporter(QObject):
+    """Writes exports of the window's run; slow kinds run on their own threads and end in done or failed.
+
+    Samples come from a checkpoint: the run's newest, or, while it trains, one it is asked to write first.
+    """
+
+    done = Signal(str)  # the path written
+    failed = Signal(str)  # one sentence
+
+    def __init__(self, curves, bridge, run_dir, parent=None):
+        super().__init__(parent)
+        self.curves, self.bridge, self.run_dir = curves, bridge, run_dir  # run_dir: a function, the run's folder
+        self.pending: tuple | None = None
+        self.threads: list[threading.Thread] = []
+
+    def ask(self, parent, name: str) -> None:
+        """The export dialog, then where to write."""
+        dialog = ExportDialog(parent)
+        if dialog.exec() != QDialog.Accepted:
+            return
+        kind = dialog.kind()
+        if kind == "each":
+            path = QFileDialog.getExistingDirectory(parent, "Export one PNG per sample into")
+        else:
+            path, _ = QFileDialog.getSaveFileName(parent, "Export", f"{name}-{kind}.{SUFFIXES[kind]}")
+        if path:
+            self.export(kind, Path(path), dialog.count.value(), dialog.seed.value(), dialog.scale.value())
+
+    def export(self, kind: str, path: Path, count: int = 64, seed: int = 0, scale: int = 1) -> None:
+        path = Path(path)
+        run_dir = self.run_dir()
+        try:
+            if kind == "curves_csv":
+                self.curves.write_csv(path)
+                self.done.emit(str(path))
+            elif kind == "curves_png":
+                self.curves.write_png(path)
+                self.done.emit(str(path))
+            elif kind == "gif":
+                if run_dir is None:
+                    raise ValueError("there is no run to make a timelapse of")
+                self.run(lambda: make_timelapse(run_dir, path), path)
+            elif self.bridge.running:
+                self.pending = (kind, path, count, seed, scale)
+                self.bridge.save_now()  # the export uses the checkpoint this writes
+            else:
+                checkpoint = latest_checkpoint(run_dir) if run_dir else None
+                if checkpoint is None:
+                    raise ValueError("there is no checkpoint yet; train for a moment first")
+                self.samples(checkpoint, kind, path, count, seed, scale)
+        except (OSError, ValueError) as exc:
+            self.failed.emit(f"Export failed: {exc}.")
+
+    def checkpointed(self, checkpoint: Path) -> None:
+        """A checkpoint was written: the export that waited for one goes on."""
+        if self.pending is not None:
+            args, self.pending = self.pending, None
+            self.samples(Path(checkpoint), *args)
+
+    def samples(self, checkpoint: Path, kind: str, path: Path, count: int, seed: int, scale: int) -> None:
+        self.run(lambda: export_samples(checkpoint, kind, path, count, seed, scale), path)
+
+    def run(self, work, path: Path) -> None:
+        def target():
+            try:
+                work()
+            except Exception as exc:  # reported to the person, never raised into Qt
+                self.failed.emit(f"Export failed: {exc}")
+                traceback.print_exc()
+            else:
+                self.done.emit(str(path))
+
+        thread = threading.Thread(target=target, name="gan-studio-export", daemon=True)
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def join(self, timeout: float) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+
+
+class ExportDialog(QDialog):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        layout = QVBoxLayout(self)
+        self.group = QButtonGroup(self)
+        for i, (kind, label) in enumerate(EXPORT_KINDS):
+            button = QRadioButton(label)
+            button.setProperty("kind", kind)
+            self.group.addButton(button, i)
+            layout.addWidget(button)
+        self.group.button(0).setChecked(True)
+        form = QFormLayout()
+        self.count = QSpinBox()
+        self.count.setRange(1, 1024)
+        self.count.setValue(64)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2 ** 31 - 1)
+        self.scale = QSpinBox()
+        self.scale.setRange(1, 16)
+        self.scale.setValue(2)
+        self.scale.setToolTip("Each pixel becomes scale × scale pixels")
+        form.addRow("samples", self.count)
+        form.addRow("seed", self.seed)
+        form.addRow("scale", self.scale)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def kind(self) -> str:
+        return self.group.checkedButton().property("kind")
