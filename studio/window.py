@@ -23,6 +23,7 @@ from studio.actions import install_actions, update_actions
 from studio.bridge import EngineBridge
 from studio.browser import PresetBrowser
 from studio.curves import CurvesPanel
+from studio.dialogs import ask_to_save, message_box
 from studio.explorer_dock import ExplorerDock
 from studio.export import Exporter
 from studio.form import ConfigForm
@@ -289,12 +290,9 @@ class MainWindow(QMainWindow):
 
     def on_paused(self, event):
         self._update_actions()
-        if event.reason:
-            box = self._message_box(QMessageBox.Warning, event.reason.split(";")[0] + ".", event.reason)
-            rollback = box.addButton("Roll back", QMessageBox.AcceptRole)
-            box.addButton(QMessageBox.Close)
-            rollback.clicked.connect(self.bridge.rollback)
-            box.open()
+        if event.reason:  # the engine paused the run (NaN or Inf): say so, offer the last good checkpoint
+            self._show_box(QMessageBox.Warning, event.reason.split(";")[0] + ".", event.reason,
+                           [("Roll back", self.bridge.rollback)])
 
     def on_checkpointed(self, event):
         self.last_checkpoint = Path(event.path)
@@ -331,29 +329,20 @@ class MainWindow(QMainWindow):
 
     def on_failed(self, event):
         checkpoint = latest_checkpoint(self.run_dir) if self.run_dir else None
-        box = self._message_box(QMessageBox.Critical, event.message, event.traceback)
-        if checkpoint is not None:
-            again = box.addButton("Restart from last checkpoint", QMessageBox.AcceptRole)
-            again.clicked.connect(lambda: self._restart_from(checkpoint))
-        box.addButton(QMessageBox.Close)
-        box.open()
+        restart = [("Restart from last checkpoint", lambda: self._restart_from(checkpoint))] if checkpoint else []
+        self._show_box(QMessageBox.Critical, event.message, event.traceback, restart)
 
     def _restart_from(self, checkpoint: Path):
         self.resume_from = checkpoint
         self.fork_parent = None
         self.start()
 
-    def _message_box(self, icon, text: str, details: str) -> QMessageBox:
-        box = QMessageBox(icon, "GAN Studio", text, parent=self)
-        if details and details != text:
-            box.setDetailedText(details)
-        self.last_message_box = box
-        return box
+    def _show_box(self, icon, text: str, details: str = "", buttons=()):
+        self.last_message_box = message_box(self, icon, text, details, buttons)
+        self.last_message_box.open()
 
     def show_error(self, text: str, details: str = ""):
-        box = self._message_box(QMessageBox.Warning, text, details)
-        box.addButton(QMessageBox.Close)
-        box.open()
+        self._show_box(QMessageBox.Warning, text, details)
 
     def _update_actions(self):
         update_actions(self.named_actions, self.bridge.running, self.bridge.is_paused)
@@ -405,15 +394,10 @@ class MainWindow(QMainWindow):
     # -- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event):
         if self.bridge.running:
-            policy = self.close_policy
+            policy = self.close_policy or ask_to_save(self)
             if policy is None:
-                answer = QMessageBox.question(
-                    self, "GAN Studio", "A run is still training. Save a checkpoint before closing?",
-                    QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
-                if answer == QMessageBox.Cancel:
-                    event.ignore()
-                    return
-                policy = "save" if answer == QMessageBox.Save else "discard"
+                event.ignore()
+                return
             self.bridge.stop(save=policy == "save")
         self.bridge.join(60)  # also reaps a run that just finished and is still exiting
         self.exporter.join(60)
