@@ -45,6 +45,7 @@ class ConfigForm(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         top = QFormLayout()
+        top.setContentsMargins(9, 6, 9, 0)
         self.algorithm_box = QComboBox()
         self.algorithm_box.setObjectName("algorithm")
         self.algorithm_box.setToolTip(ALGORITHM_TIP)
