@@ -175,3 +175,45 @@ def test_sampling_leaves_the_global_random_state_alone():
     sampler = load_sampler(FIXTURES / "v1_infogan_fashion.pt")
     assert torch.equal(torch.get_rng_state(), before)
     assert set(sampler.algorithm.nets) == {"generator"} and not sampler.algorithm.opts
+
+
+def test_a_plug_in_family_trains_in_the_window(qtbot, toy_installed, tmp_path):
+    """The toy family's preset, dropped into the user's preset folder, trains in the studio: the window
+    draws the plots and the term the family declares and the picture its preview makes, its own live
+    setting steers the run, and the checkpoint keeps the change."""
+    pytest.importorskip("PySide6")
+    pytest.importorskip("pytestqt")
+    import shutil
+    from PySide6.QtCore import QSettings
+    from engine.presets import user_preset_dir
+    from studio.window import MainWindow
+
+    user_preset_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(toy_installed, user_preset_dir() / "toy1d.toml")
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    window.close_policy = "save"
+    qtbot.addWidget(window)
+    window.show()
+    window.select_preset("toy1d")
+    assert window.config.algorithm == "toy1d" and window.form.widgets["toy1d.mean"].isVisibleTo(window.form)
+    assert not window.form.widgets["loss.name"].isVisibleTo(window.form)
+    with qtbot.waitSignal(window.bridge.metricsArrived, timeout=60_000,
+                          check_params_cb=lambda ms: ms[-1].step >= 100):
+        window.start_action.trigger()
+    with qtbot.waitSignal(window.bridge.paramChanged, timeout=60_000):
+        window.form.widgets["toy1d.mean"].setText("0.5")
+        window.form.widgets["toy1d.mean"].editingFinished.emit()
+    assert window.curves.markers[-1][1] == "toy_mean 2→0.5"
+    with qtbot.waitSignal(window.bridge.samplesArrived, timeout=60_000,
+                          check_params_cb=lambda s: s.step >= 150) as blocker:
+        pass
+    assert blocker.args[0].picture.shape == (64, 64, 3)
+    qtbot.waitUntil(lambda: window.samples.current_picture() is not None, timeout=60_000)
+    window.curves.flush()
+    assert "fake_mean" in window.curves.term_names()
+    assert window.curves.term_items["fake_mean"][1].name() == "mean of G(z)"
+    with qtbot.waitSignal(window.bridge.finished, timeout=60_000):
+        window.stop_action.trigger()
+    checkpoint = sorted((window.run_dir / "checkpoints").glob("step_*.pt"))[-1]
+    assert load_sampler(checkpoint).config.toy1d.mean == 0.5  # the live change was saved with the run
+    window.close()
