@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
 
 from engine import commands as cmd
 from engine import events as ev

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QInputDialog,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QInputDialog,
                                QLabel, QListWidget, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.latent import (LatentPoint, default_point, interpolate, load_bookmarks, render_point, save_bookmarks,

@@ -4,7 +4,6 @@ process's random state alone; the engine and the studio have no import cycle and
 import ast
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
