@@ -54,6 +54,11 @@ def _dcgan(c) -> bool:
     return c.model.architecture == "dcgan"
 
 
+def _heads_allowed(c) -> bool:
+    """An autoencoder D (EBGAN, BEGAN) has no heads: class, projection, Q and minibatch options do nothing."""
+    return c.loss.name not in ENERGY_LOSSES
+
+
 def _loss_is(*names):
     return lambda c: c.loss.name in names
 
@@ -81,15 +86,16 @@ class ModelConfig:
     base_channels: int = _f(32, "channels of the widest-resolution conv layer (dcgan)", min=4, max=512, when=_dcgan)
     d_batchnorm: bool = _f(True, "batch norm in D's conv layers (dcgan); must be off for wgan_gp", families=GAN_VAE,
                            when=_dcgan)
-    conditional: bool = _f(False, "feed the class label to G (embedding) and D (projection)", families=GAN)
-    auxiliary_classifier: bool = _f(False, "AC-GAN: G gets the label, D predicts it with an extra head", families=GAN)
-    info_categorical: list = _f([], "InfoGAN: number of values of each categorical code", families=GAN)
-    info_continuous: int = _f(0, "InfoGAN: number of continuous codes, each U[-1, 1]", min=0, max=32, families=GAN)
+    conditional: bool = _f(False, "feed the class label to G (embedding) and D (projection)", families=GAN, when=_heads_allowed)
+    auxiliary_classifier: bool = _f(False, "AC-GAN: G gets the label, D predicts it with an extra head", families=GAN, when=_heads_allowed)
+    info_categorical: list = _f([], "InfoGAN: number of values of each categorical code", families=GAN, when=_heads_allowed)
+    info_continuous: int = _f(0, "InfoGAN: number of continuous codes, each U[-1, 1]", min=0, max=32, families=GAN,
+                              when=_heads_allowed)
     info_weight: float = _f(1.0, "InfoGAN: weight of the mutual-information term", min=0.0, families=GAN,
                             when=lambda c: bool(c.model.info_categorical or c.model.info_continuous))
     spectral_norm: bool = _f(False, "spectral normalisation of every layer of D (Miyato et al. 2018)", families=GAN)
     semi_supervised: bool = _f(False, "K+1-class D: K real classes plus fake, trained with data.labelled labels",
-                               families=GAN)
+                               families=GAN, when=_heads_allowed)
     ae_code_dim: int = _f(64, "code size of the autoencoder D (ebgan, began)", min=1, max=4096, families=GAN,
                           when=lambda c: c.loss.name in ENERGY_LOSSES)
 
@@ -158,7 +164,7 @@ class TricksConfig:
     feature_layer: int = _f(0, "feature matching: D's hidden layer to match, 1 = first, 0 = last", min=0, max=16,
                             families=GAN, when=lambda c: c.tricks.feature_matching)
     minibatch_features: int = _f(0, "minibatch discrimination: kernels B added to D's features (0: off)", min=0,
-                                 max=1024, families=GAN)
+                                 max=1024, families=GAN, when=_heads_allowed)
     minibatch_kernel_dim: int = _f(5, "minibatch discrimination: size C of each kernel", min=1, max=128,
                                    families=GAN, when=lambda c: c.tricks.minibatch_features > 0)
     historical_averaging: float = _f(0.0, "weight of ‖θ − mean of past θ‖² for G and D (0: off)", min=0.0,

@@ -84,6 +84,10 @@ def test_families_keep_their_settings_apart():
     shown = {key for key in began.keys() if began.relevant(key)}
     assert {"loss.began_gamma", "loss.began_lambda_k"} <= shown
     assert not {"loss.gp_weight", "loss.clip", "loss.ls_lambda", "vae.sigma"} & shown
+    # its D is an autoencoder: no class, projection, Q or minibatch options to offer
+    assert not {"model.conditional", "model.info_continuous", "model.semi_supervised", "tricks.minibatch_features"} & shown
+    assert "model.conditional" in {key for key in load_preset("dcgan_fashion").keys()
+                                   if load_preset("dcgan_fashion").relevant(key)}
     # a config written before families (the VAE was a loss) reads as the vae family
     old = {"name": "old", "data": {"dataset": "fashion_mnist"}, "model": {"architecture": "dcgan"},
            "loss": {"name": "vae", "vae_sigma": 0.2, "gp_weight": 10.0}}
