@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.device import inputs_to
 from engine.images import make_grid, to_uint8_images
 from engine.models import draw_noise
 from engine.settings import ConfigError
@@ -109,8 +110,7 @@ def latent_for(sampler, n: int, seed: int, continuous: dict | None = None, categ
             raise ConfigError(f"--label {label} is out of range; labels are 0 to {algorithm.num_classes - 1}.")
     rng = torch.Generator().manual_seed(seed)
     if not hasattr(algorithm, "latent"):  # a family without codes or labels: its own inputs, from the seed
-        return Given({name: None if value is None else value.to(sampler.device)
-                      for name, value in algorithm.random_inputs(n, rng).items()})
+        return Given(inputs_to(algorithm.random_inputs(n, rng), sampler.device))
     base = algorithm.latent(n, rng)
     cat_index = base.cat_index
     if cat_index is not None:

@@ -45,6 +45,7 @@ class Sampler:
         for net in self.algorithm.nets.values():
             net.eval().requires_grad_(False)
         self.preview = DataPreview(dataset, config.train.seed, config.train.sample_count, self.device)
+        self.step = 0  # the training step its weights come from
 
     @property
     def num_classes(self) -> int:

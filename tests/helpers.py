@@ -3,6 +3,7 @@ import threading
 import numpy as np
 import torch
 
+from engine.device import inputs_to
 from engine.presets import load_preset
 from engine.loop import Trainer
 
@@ -41,4 +42,4 @@ def quick(name, *overrides, fake_dir=None, run_dir=None, **kwargs):
 
 def generated(trainer, n=2500, seed=123):
     inputs = trainer.algorithm.random_inputs(n, torch.Generator().manual_seed(seed))
-    return trainer.generate({k: None if v is None else v.to(trainer.device) for k, v in inputs.items()}).float().cpu().numpy()
+    return trainer.generate(inputs_to(inputs, trainer.device)).float().cpu().numpy()

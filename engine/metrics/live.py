@@ -13,6 +13,8 @@ import copy
 
 import torch
 
+from engine.device import inputs_to
+
 
 class QualityProbe:
     """source: a trainer or a sampler (config, dataset, device, algorithm, generate(inputs))."""
@@ -37,7 +39,7 @@ class QualityProbe:
             except EvaluatorError:
                 self.kind = None
         inputs = source.algorithm.random_inputs(self.n, torch.Generator().manual_seed(c.train.seed + 5))
-        self.inputs = {k: None if v is None else v.to(source.device) for k, v in inputs.items()}
+        self.inputs = inputs_to(inputs, source.device)
         self.real = self.real_features = None
         if self.kind == "images":
             self.real, _ = dataset.sample(self.n, torch.Generator(device=source.device).manual_seed(c.train.seed + 4))
