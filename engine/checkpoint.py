@@ -110,6 +110,20 @@ def check_matches(state: dict, algorithm: str, shape: tuple, num_classes: int) -
             f"use the preset it was trained with.")
 
 
+def data_fields(dataset) -> dict:
+    """What a data set asks to keep in checkpoints beside its shape (a vocabulary, say)."""
+    fields = getattr(dataset, "checkpoint_fields", None)
+    return fields() if fields is not None else {}
+
+
+def check_data_matches(data: dict, dataset) -> None:
+    """Refuse, in one sentence, data whose kept fields (a vocabulary) differ from the checkpoint's."""
+    for name, value in data_fields(dataset).items():
+        if name in data and data[name] != value:
+            raise CheckpointError(f"The checkpoint was trained on other data: its {name} differs from this data's; "
+                                  f"use the data (file and settings) it was trained on.")
+
+
 def checkpoint_step(path: Path) -> int:
     """The step in a checkpoint's file name (step_0001000.pt), or −1."""
     try:

@@ -3,6 +3,8 @@
     gan-studio train PRESET [--steps N] [--set k=v ...] [--out DIR] [--resume CKPT] [--device D]
     gan-studio sample CKPT [--n 64] [--seed S] [--out grid.png] [--each DIR]
                       [--code c1=0.7] [--cat c0=3] [--label 4]
+                      (a sequence model prints its samples, or writes them to --out FILE.txt)
+    gan-studio eval CKPT [--n 2500]
     gan-studio presets
 """
 
@@ -33,10 +35,10 @@ USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError, Evaluator
 class ProgressBar:
     """A one-line terminal progress bar fed by the trainer's events."""
 
-    def __init__(self, total: int, stream=sys.stderr):
+    def __init__(self, total: int, stream=None):
         self.total = total
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.stream = stream if stream is not None else sys.stderr  # looked up now: it may be redirected
+        self.tty = self.stream.isatty()
         self.start = time.perf_counter()
         self.last_line = 0.0
         self.values: dict = {}
@@ -59,6 +61,8 @@ class ProgressBar:
                 self.stream.flush()
         elif isinstance(event, (ev.Warning, ev.CommandRejected)):
             self._say(f"warning: {getattr(event, 'text', None) or getattr(event, 'why', '')}")
+        elif isinstance(event, ev.PhaseChanged):
+            self._say(f"Step {event.step}: {event.new}")
         elif isinstance(event, ev.Paused) and event.reason:
             self._say(event.reason)
         elif isinstance(event, ev.Failed):
@@ -160,7 +164,21 @@ def cmd_sample(args) -> int:
     sampler = load_sampler(args.checkpoint, device=args.device or "cpu")
     latent = latent_for(sampler, args.n, args.seed, parse_assignments(args.code, "--code"),
                         parse_assignments(args.cat, "--cat"), args.label)
-    grid, singles = sampler.pictures(sampler.generate(latent.as_dict()))
+    outputs = sampler.generate(latent.as_dict())
+    lines = sampler.algorithm.as_text(outputs)
+    if lines is not None:  # a sequence model: its samples are text
+        if args.each:
+            raise ConfigError("--each writes one picture per sample; a sequence model's samples are text: "
+                              "use --out FILE.txt, or no option to print them.")
+        if args.out:
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            print(f"Wrote {len(lines)} sequences to {out}")
+        else:
+            print("\n".join(lines))
+        return 0
+    grid, singles = sampler.pictures(outputs)
     if args.each:
         folder = Path(args.each)
         for i, picture in enumerate(singles):
@@ -186,7 +204,7 @@ def cmd_eval(args) -> int:
     if not probe.enabled:
         raise ConfigError(f"No quality metrics are defined for data.dataset = {config.data.dataset!r} "
                           f"({config.data.image_size}px, {config.data.channels} channels); they exist for ring8, "
-                          f"grid25, painter and 28x28 Fashion-MNIST.")
+                          f"grid25, painter, 28x28 Fashion-MNIST and the sequence models.")
     values = probe.compute(probe.snapshot(sampler))
     print(f"{Path(args.checkpoint).name}: step {state['step']}, {args.n} samples")
     for name, value in values.items():
@@ -241,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("checkpoint")
     sample.add_argument("--n", type=int, default=64)
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--out", help="grid PNG (default samples.png)")
+    sample.add_argument("--out", help="grid PNG (default samples.png); a text file for sequence models")
     sample.add_argument("--each", help="folder for one PNG per sample")
     sample.add_argument("--code", action="append", metavar="cI=VALUE", help="pin continuous code I")
     sample.add_argument("--cat", action="append", metavar="cI=VALUE", help="pin categorical code I")

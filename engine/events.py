@@ -92,6 +92,7 @@ class GeneratorWeights(Event):
     data_shape: tuple
     num_classes: int
     weights: dict  # net name -> {parameter name -> numpy array}
+    data_fields: dict = field(default_factory=dict)  # what the data keeps beside its shape (a vocabulary)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,14 @@ class ParamChanged(Event):
     name: str
     old: Any
     new: Any
+
+
+@dataclass(frozen=True)
+class PhaseChanged(Event):
+    """The algorithm entered another phase of training (SeqGAN: MLE pre-training → D pre-training → adversarial)."""
+    step: int
+    old: str
+    new: str
 
 
 @dataclass(frozen=True)

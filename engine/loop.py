@@ -26,8 +26,8 @@ from engine import algorithms
 from engine import commands as cmd
 from engine import events as ev
 from engine.algorithms.base import build
-from engine.checkpoint import (CheckpointError, check_matches, checkpoint_step, load_checkpoint, restore_into,
-                               save_checkpoint)
+from engine.checkpoint import (CheckpointError, check_data_matches, check_matches, checkpoint_step, data_fields,
+                               load_checkpoint, restore_into, save_checkpoint)
 from engine.config import Config, ConfigError, aliases, live_keys, resolve_key
 from engine.device import inputs_to, pick_device
 from engine.images import save_png
@@ -110,6 +110,7 @@ class Trainer:
                 self.save_checkpoint()
             self.emit_samples()
             self._window_start = (time.perf_counter(), self.step)
+            phase = self.algorithm.phase(self.step)
             while self.step < total:
                 self._drain_commands()
                 if self.stop_requested:
@@ -121,6 +122,8 @@ class Trainer:
                 if self.ema:
                     self._update_ema()
                 self.step += 1
+                if self.algorithm.phase(self.step) != phase:
+                    phase = self._phase_changed(phase)
                 single_step = self.pending_steps > 0
                 if single_step:
                     self.pending_steps -= 1
@@ -255,10 +258,21 @@ class Trainer:
         self.algorithm.settings_changed()
         short = next((a for a, k in aliases().items() if k == key), key)
         self.emit(ev.ParamChanged(self.step, short, old, new))
+        self._log_change({"step": self.step, "name": short, "old": old, "new": new})
+        self._force_report = True
+
+    def _phase_changed(self, old: str) -> str:
+        """Mark the start of a new phase, live and in changes.jsonl, as a live change is marked."""
+        new = self.algorithm.phase(self.step)
+        self.emit(ev.PhaseChanged(self.step, old, new))
+        self._log_change({"step": self.step, "name": "phase", "old": old, "new": new})
+        self._force_report = True
+        return new
+
+    def _log_change(self, entry: dict) -> None:
         if self.run_dir:
             with open(self.run_dir / "changes.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"step": self.step, "name": short, "old": old, "new": new}) + "\n")
-        self._force_report = True
+                handle.write(json.dumps(entry) + "\n")
 
     # -- reports ------------------------------------------------------------------------------------
     def _report(self) -> None:
@@ -335,7 +349,7 @@ class Trainer:
         weights = {net_name: {name: tensor.detach().cpu().numpy().copy() for name, tensor in net.state_dict().items()}
                    for net_name, net in self.sampling_nets().items()}
         self.emit(ev.GeneratorWeights(self.step, self.config.to_dict(), tuple(self.dataset.shape),
-                                      self.dataset.num_classes, weights))
+                                      self.dataset.num_classes, weights, data_fields(self.dataset)))
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -344,7 +358,8 @@ class Trainer:
             "step": self.step,
             "config": self.config.to_dict(),
             "algorithm": self.config.algorithm,
-            "data": {"shape": list(self.dataset.shape), "num_classes": self.dataset.num_classes},
+            "data": {"shape": list(self.dataset.shape), "num_classes": self.dataset.num_classes,
+                     **data_fields(self.dataset)},
             "nets": {name: net.state_dict() for name, net in self.nets.items()},
             "opts": {name: opt.state_dict() for name, opt in self.opts.items()},
             "scalers": {name: scaler.state_dict() for name, scaler in algorithm.scalers.items()},
@@ -370,6 +385,7 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         check_matches(state, self.config.algorithm, tuple(self.dataset.shape), self.dataset.num_classes)
+        check_data_matches(state.get("data") or {}, self.dataset)
         restore_into(state, self.nets, self.opts, self.algorithm.scalers, self.ema)
         self.algorithm.settings_changed()
         self.rng.set_state(state["rng"]["train"].to(self.rng.get_state().device))

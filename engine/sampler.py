@@ -13,7 +13,7 @@ import torch
 from engine import algorithms
 from engine import events as ev
 from engine.algorithms.base import build
-from engine.checkpoint import CheckpointError, load_checkpoint, restore_into
+from engine.checkpoint import CheckpointError, check_data_matches, load_checkpoint, restore_into
 from engine.config import LOW_DIM_DATASETS, Config
 from engine.previews import DataPreview
 
@@ -73,11 +73,20 @@ def _sampling_config(config_dict: dict, device: str) -> Config:
     return config
 
 
-def _data_for(config: Config, shape, num_classes: int, with_data: bool):
-    """The data set a sampler needs: the cheap built-in toys themselves, an image set's shape only."""
-    if with_data or config.data.dataset in LOW_DIM_DATASETS:
-        return algorithms.get(config.algorithm).make_data(config)
-    return ShapeOnly(shape, num_classes)
+def _data_for(config: Config, data: dict, with_data: bool):
+    """The data set a sampler needs: the cheap built-in toys themselves, an image set's shape only (or
+    what the family keeps in the checkpoint's data entry, such as a vocabulary)."""
+    family = algorithms.get(config.algorithm)
+    if with_data:
+        dataset = family.make_data(config)
+        check_data_matches(data, dataset)
+        return dataset
+    stand_in = family.sampling_data(config, data)
+    if stand_in is not None:
+        return stand_in
+    if config.data.dataset in LOW_DIM_DATASETS:
+        return family.make_data(config)
+    return ShapeOnly(data.get("shape", ()), data.get("num_classes", 0))
 
 
 def load_sampler(path: str | Path | dict, device: str = "cpu", nets=None, with_data: bool = False) -> Sampler:
@@ -86,20 +95,21 @@ def load_sampler(path: str | Path | dict, device: str = "cpu", nets=None, with_d
     state = load_checkpoint(path) if not isinstance(path, dict) else path
     config = _sampling_config(state["config"], device)
     data = state.get("data") or {}
-    dataset = _data_for(config, data.get("shape", ()), data.get("num_classes", 0), with_data)
+    dataset = _data_for(config, data, with_data)
     if tuple(dataset.shape) != tuple(data.get("shape", ())):
         raise CheckpointError(f"The checkpoint was trained on data shaped {tuple(data.get('shape', ()))}, "
                               f"not {tuple(dataset.shape)}; use the data set it was trained on.")
     sampler = Sampler(config, dataset.to(device), device, nets)
     sampler.load(state)
-    sampler.step = int(state.get("step", 0))
+    sampler.step = sampler.algorithm.step = int(state.get("step", 0))
     return sampler
 
 
 def sampler_from_weights(event: ev.GeneratorWeights, device: str = "cpu") -> Sampler:
     """A sampler holding the weights of a GeneratorWeights event (the latent explorer follows a run so)."""
     config = _sampling_config(event.config, device)
-    sampler = Sampler(config, _data_for(config, event.data_shape, event.num_classes, False), device)
+    data = {"shape": list(event.data_shape), "num_classes": event.num_classes, **event.data_fields}
+    sampler = Sampler(config, _data_for(config, data, False), device)
     for name, weights in event.weights.items():
         sampler.algorithm.nets[name].load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
     sampler.step = event.step

@@ -32,6 +32,7 @@ class EngineBridge(QObject):
     samplesArrived = Signal(object)  # newest ev.Samples
     generatorWeights = Signal(object)  # newest ev.GeneratorWeights (for the latent explorer)
     paramChanged = Signal(object)  # ev.ParamChanged
+    phaseChanged = Signal(object)  # ev.PhaseChanged
     paused = Signal(object)  # ev.Paused
     resumed = Signal(object)
     checkpointed = Signal(object)
@@ -208,6 +209,8 @@ class EngineBridge(QObject):
             self.started.emit(event)
         elif isinstance(event, ev.ParamChanged):
             self.paramChanged.emit(event)
+        elif isinstance(event, ev.PhaseChanged):
+            self.phaseChanged.emit(event)
         elif isinstance(event, ev.Paused):
             self.is_paused = True
             self.paused.emit(event)

@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         b.samplesArrived.connect(self.samples.show_samples)
         b.generatorWeights.connect(lambda event: self.explorer.load_weights(event, self.run_dir))
         b.paramChanged.connect(self.on_param_changed)
+        b.phaseChanged.connect(self.on_phase_changed)
         b.paused.connect(self.on_paused)
         b.resumed.connect(lambda e: self._update_actions())
         b.checkpointed.connect(self.on_checkpointed)
@@ -287,6 +288,10 @@ class MainWindow(QMainWindow):
         self.form.set_value(resolve_key(event.name), event.new)
         self.form.refresh_visibility()
         self.curves.add_marker(event.step, marker_text(event.name, event.old, event.new))
+
+    def on_phase_changed(self, event):
+        self.status.show_phase(event.new)
+        self.curves.add_marker(event.step, marker_text("phase", event.old, event.new))
 
     def on_paused(self, event):
         self._update_actions()

@@ -1,6 +1,7 @@
 import threading
 
 import numpy as np
+import pytest
 import torch
 
 from engine.device import inputs_to
@@ -30,11 +31,20 @@ class Recorder(list):
         return found
 
 
+def needs_fortunes(config) -> None:
+    """Skip, naming the package, when a preset reads the system's fortune cookies and they are not installed."""
+    from engine.text.data import FORTUNES
+    if config.algorithm == "seqgan" and config.seqgan.source == "text" and not config.seqgan.text_file \
+            and not FORTUNES.is_dir():
+        pytest.skip("the Debian package 'fortunes' is not installed (apt-get install fortunes)")
+
+
 def quick(name, *overrides, fake_dir=None, run_dir=None, **kwargs):
     sets = list(overrides)
     if fake_dir is not None and load_preset(name).data.dataset in ("fashion_mnist", "mnist"):
         sets.append(f"data.path={str(fake_dir)!r}")
     config = load_preset(name, sets)
+    needs_fortunes(config)
     events = Recorder()
     trainer = Trainer(config, run_dir=run_dir, emit=events, **kwargs)
     return trainer, events

@@ -16,6 +16,7 @@ ENTRY_POINT_GROUP = "gan_studio.algorithms"
 BUILTIN = {
     "gan": "engine.algorithms.gan:GanAlgorithm",
     "vae": "engine.algorithms.vae:VaeAlgorithm",
+    "seqgan": "engine.algorithms.seqgan:SeqGanAlgorithm",
 }
 _loaded: dict[str, type] = {}
 _registered: dict[str, type] = {}

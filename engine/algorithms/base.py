@@ -35,6 +35,7 @@ class Algorithm:
     base_sections: tuple = ("data", "model", "optim", "train", "tricks")  # shared sections it reads
     sampling_nets: tuple = ("generator",)  # what `generate` runs; the loop keeps their EMA copies
     opt_roles: dict = {}  # optimizer name -> "g" or "d": which optim.*_g / optim.*_d settings it takes
+    step: int = 0  # the training step the weights come from, where a family keeps it (a sampler sets it too)
 
     def __init__(self, config, dataset, device: torch.device, rng: torch.Generator | None, nets=None):
         """Build the networks (all, or only the names in `nets`); optimizers come from build_optimizers."""
@@ -63,6 +64,12 @@ class Algorithm:
     def make_data(cls, config, progress=None, warn=None):
         from engine.data import make_dataset
         return make_dataset(config, progress=progress, warn=warn)
+
+    @classmethod
+    def sampling_data(cls, config, data: dict):
+        """What stands in for the data when a checkpoint is only sampled (data: the checkpoint's "data"
+        entry); None: the shapes alone (engine.sampler.ShapeOnly)."""
+        return None
 
     # -- a family writes -----------------------------------------------------------------------
     def train_step(self, step: int, report: bool) -> dict:
@@ -94,6 +101,10 @@ class Algorithm:
     def pictures(self, preview, outputs: torch.Tensor) -> tuple:
         """(one picture of all of `outputs`, a picture of each) for `gan-studio sample` and the exports."""
         return preview.pictures(outputs)
+
+    def as_text(self, outputs: torch.Tensor) -> list[str] | None:
+        """The samples as lines of text, for families whose samples are text (`gan-studio sample` prints them)."""
+        return None
 
     def state(self) -> dict:
         """What the family keeps across steps that is not a module or an optimizer (saved in checkpoints)."""
