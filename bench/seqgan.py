@@ -1,7 +1,7 @@
 """SeqGAN against MLE alone, on the oracle benchmark or on real text, in one run.
 
     python bench/seqgan.py [--preset seqgan_oracle] [--paper-oracle] [--mle-steps N] [--d-pre-steps N]
-                           [--rounds N] [--seed S]
+                           [--d-steps N] [--rounds N] [--seed S]
 
 One training run of the preset (the studio's own engine) with the MLE-only continuation beside it:
 both start from the same pre-trained G and take the same number of G updates. Printed: NLL-oracle
@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("--paper-oracle", action="store_true")
     parser.add_argument("--mle-steps", type=int)
     parser.add_argument("--d-pre-steps", type=int)
+    parser.add_argument("--d-steps", type=int, help="D minibatches per adversarial round")
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -58,6 +59,8 @@ def main() -> int:
         config.set("seqgan.mle_steps", args.mle_steps)
     if args.d_pre_steps is not None:
         config.set("seqgan.d_pre_steps", args.d_pre_steps)
+    if args.d_steps is not None:
+        config.set("seqgan.d_steps", args.d_steps)
     config.set("seqgan.mle_baseline", True)
     config.set("train.seed", args.seed)
     config.set("train.metrics_every", 0)

@@ -68,7 +68,8 @@ class Samples(Event):
 
     picture (H x W x 3 uint8) is always there. kind says what else is: 'images' (images: N x H x W x C
     uint8 tiles), 'points' (points: N x 2 with real points and, for a GAN, D's field over the plane),
-    'curves' (points: N x 15) or 'text' (text: one row per sample).
+    'curves' (points: N x 15) or 'text' (text: one line per sample; tokens: each sample's tokens, with
+    shades: a value in [0, 1] per token, D's reward, where there is one).
     """
     step: int
     kind: str
@@ -79,6 +80,10 @@ class Samples(Event):
     field: np.ndarray | None = None
     extent: tuple | None = None
     text: tuple | None = None
+    tokens: tuple | None = None
+    shades: tuple | None = None
+    joiner: str = " "  # between tokens when text is shown ('' for characters)
+    title: str = ""
     path: Path | None = None
     phase: str = ""
 

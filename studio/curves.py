@@ -221,8 +221,9 @@ class CurvesPanel(QWidget):
             self._add_marker_line(plot, step, text)
 
     def _add_marker_line(self, plot, step: int, text: str) -> None:
-        line = pg.InfiniteLine(pos=step, angle=90, pen=pg.mkPen("#888", style=Qt.DotLine),
-                               label=text, labelOpts={"position": 0.9, "color": "#555"})
+        index = next((i for i, marker in enumerate(self.markers) if marker == (step, text)), 0)
+        line = pg.InfiniteLine(pos=step, angle=90, pen=pg.mkPen("#888", style=Qt.DotLine), label=text,
+                               labelOpts={"position": 0.9 - 0.14 * (index % 3), "color": "#555"})  # neighbours apart
         plot.addItem(line)
         self._marker_items.append(line)
 

@@ -12,7 +12,10 @@ from engine.presets import load_preset
 
 
 def marker_text(name: str, old, new) -> str:
-    """The label of a change marker on the curves, live or read back from changes.jsonl."""
+    """The label of a change marker on the curves, live or read back from changes.jsonl; a new phase of
+    training (name "phase") is labelled by its name."""
+    if name == "phase":
+        return str(new)
     show = lambda v: f"{v:g}" if isinstance(v, float) else v
     return f"{name} {show(old)}→{show(new)}"
 

@@ -3,14 +3,16 @@ painter curves), and a slider back through the snapshots kept on disk."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStackedWidget, QTextBrowser, QVBoxLayout, QWidget
 
+from engine.text.view import shade
 from studio.theme import set_widget_dark
 
 SAMPLES_REDRAW_MS = 200
@@ -53,8 +55,11 @@ class SamplesPanel(QWidget):
         self.band_items = [pg.PlotDataItem(pen=pg.mkPen(31, 119, 180, width=3)) for _ in range(2)]
         for item in (self.real_item, self.fake_item, self.curve_item, *self.band_items):
             self.plot_widget.addItem(item)
+        self.text_view = QTextBrowser()  # sequence models: the tokens as text, shaded by their rewards
+        self.text_view.setOpenLinks(False)
         self.stack.addWidget(self.image_widget)
         self.stack.addWidget(self.plot_widget)
+        self.stack.addWidget(self.text_view)
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, 0)
         self.slider.setToolTip("Scrub back through the run's sample snapshots")
@@ -110,6 +115,10 @@ class SamplesPanel(QWidget):
             self._draw_points(s)
         elif s.kind == "curves" and s.points is not None:
             self._draw_curves(s)
+        elif s.kind == "text" and s.tokens is not None:
+            self.stack.setCurrentWidget(self.text_view)
+            self.text_view.setHtml(text_html(s))
+            return
         else:
             self.stack.setCurrentWidget(self.image_widget)
             self.image_item.setImage(s.picture, autoLevels=False, levels=(0, 255))
@@ -177,4 +186,25 @@ class SamplesPanel(QWidget):
         set_widget_dark(self.plot_widget, [self.plot_widget.getPlotItem()], dark)
 
     def current_picture(self) -> np.ndarray | None:
+        """The picture on show; for text, the picture the engine saved of it (the same tokens and shades)."""
+        if self.stack.currentWidget() is self.text_view and self.latest is not None:
+            return self.latest.picture
         return self.image_item.image if self.stack.currentWidget() is self.image_widget else None
+
+    def current_text(self) -> str:
+        return self.text_view.toPlainText() if self.stack.currentWidget() is self.text_view else ""
+
+
+def text_html(s) -> str:
+    """The sequences of a text Samples event as HTML: one paragraph each, tokens on their reward's colour."""
+    parts = [f"<p style='color:#666'>{html.escape(s.title)}</p>"] if s.title else []
+    for r, tokens in enumerate(s.tokens):
+        spans = []
+        for i, token in enumerate(tokens):
+            text = html.escape(token).replace(" ", "&nbsp;") or "&nbsp;"
+            if s.shades is not None and i < len(s.shades[r]):
+                colour = "#%02x%02x%02x" % shade(s.shades[r][i])
+                text = f"<span style='background-color:{colour}; color:#141414'>{text}</span>"
+            spans.append(text)
+        parts.append(f"<p style='font-family:monospace'>{(html.escape(s.joiner) or '').join(spans)}</p>")
+    return "".join(parts)

@@ -91,11 +91,13 @@ def test_seqgan_goes_through_its_phases_and_measures_both_models(tmp_path):
     samples = events.of(ev.Samples)[-1]
     assert samples.kind == "text" and len(samples.text) == 4
     assert all(len(line.split()) == 8 and all(0 <= int(t) < 40 for t in line.split()) for line in samples.text)
-    assert samples.picture.shape[1] == 900 and samples.picture.shape[2] == 3
+    assert samples.picture.shape[1] == 640 and samples.picture.shape[2] == 3
+    assert samples.tokens[0] == tuple(samples.text[0].split()) and len(samples.shades[0]) == 8
+    assert all(0.0 <= v <= 1.0 for row in samples.shades for v in row)
     shades = samples.picture.reshape(-1, 3)
     assert len(np.unique(shades, axis=0)) > 20  # tokens on tiles shaded by their rewards, not plain text
     with Image.open(samples.path) as img:
-        assert img.size[0] == 900
+        assert img.size[0] == 640
 
 
 def weights(trainer):
@@ -118,7 +120,10 @@ def test_a_policy_step_is_spread_over_rollout_steps_and_resumes_exactly(tmp_path
     resumed, _ = tiny(run_dir=tmp_path / "b", resume=checkpoint)
     assert resumed.algorithm.pending is not None and resumed.algorithm.pending["done"] == 3
     resumed.run(ADVERSARIAL + 3 * ROUND)
-    assert torch.equal(weights(trainer), weights(resumed))
+    if trainer.device.type == "cpu":
+        assert torch.equal(weights(trainer), weights(resumed))
+    else:  # CUDA's embedding backward adds with atomics, in no fixed order: equal up to that noise
+        assert torch.allclose(weights(trainer), weights(resumed), atol=2e-2)
 
 
 def test_policy_gradient_learns_to_fool_a_fixed_discriminator():
@@ -129,7 +134,7 @@ def test_policy_gradient_learns_to_fool_a_fixed_discriminator():
     start = 150
     trainer.run(start)
     algorithm = trainer.algorithm
-    u = torch.rand(500, 8, generator=torch.Generator().manual_seed(1))
+    u = torch.rand(500, 8, generator=torch.Generator().manual_seed(1)).to(trainer.device)
     fooled = lambda: float(algorithm._judge(algorithm.nets["generator"].sample(u)).mean())
     before = fooled()
     assert before < 0.3  # an untrained G against the oracle's data: D tells them apart
@@ -284,12 +289,15 @@ def test_seqgan_trains_in_the_window_with_a_text_preview(qtbot, tmp_path):
     with qtbot.waitSignal(window.bridge.samplesArrived, timeout=60_000) as blocker:
         pass
     assert blocker.args[0].kind == "text"
-    qtbot.waitUntil(lambda: window.samples.current_picture() is not None, timeout=60_000)
-    assert window.samples.current_picture().shape[1] == 900
-    window.curves.flush()
-    texts = [text for _, text in window.curves.markers]
-    assert "phase MLE pre-training→D pre-training" in texts and "rollouts 4→2" in texts
-    assert {"pg_loss", "reward", "d_accuracy", "baseline_mle_loss"} <= set(window.curves.buffer.values)
     with qtbot.waitSignal(window.bridge.finished, timeout=60_000):
         window.stop_action.trigger()
+    latest = window.samples.latest
+    qtbot.waitUntil(lambda: latest.text[0] in window.samples.current_text(), timeout=10_000)  # text, not a picture
+    assert "background-color" in window.samples.text_view.toHtml()  # each token shaded by its reward
+    window.samples.slider.setValue(0)  # scrubbing back shows the saved picture of an older snapshot
+    assert window.samples.current_picture().shape[1] == 640
+    window.curves.flush()
+    texts = [text for _, text in window.curves.markers]
+    assert texts[:2] == ["D pre-training", "adversarial"] and "rollouts 4→2" in texts
+    assert {"pg_loss", "reward", "d_accuracy", "baseline_mle_loss"} <= set(window.curves.buffer.values)
     window.close()

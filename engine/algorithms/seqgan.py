@@ -203,16 +203,16 @@ class SeqGanAlgorithm(Algorithm):
     def preview(self, preview, outputs: torch.Tensor) -> dict:
         rows = self._rows(outputs)
         joiner = "" if self.dataset.vocab.level == "char" else " "
+        shades, title = None, ""
         if "discriminator" in self.nets:
             n = min(PREVIEW_ROLLOUTS, self.config.seqgan.rollouts)
             rng = torch.Generator(device=outputs.device).manual_seed(self.config.train.seed + 13)
-            shades = self.token_rewards(outputs, n, rng, self.nets["generator"]).tolist()
-            title = (f"{self.phase(self.step)}: each token shaded by D's reward for its prefix ({n} rollouts; "
-                     f"orange 0, white 0.5, blue 1)")
-            picture = render_tokens(rows, shades, joiner, title)
-        else:
-            picture = render_tokens(rows, None, joiner)
-        return {"kind": "text", "picture": picture, "text": tuple(self.as_text(outputs))}
+            shades = tuple(tuple(row[:len(tokens)]) for row, tokens in zip(
+                self.token_rewards(outputs, n, rng, self.nets["generator"]).tolist(), rows))
+            title = f"step {self.step}, {self.phase(self.step)}; shade: D's reward ({n} rollouts): orange 0, blue 1"
+        picture = render_tokens(rows, shades, joiner, title)
+        return {"kind": "text", "picture": picture, "text": tuple(self.as_text(outputs)),
+                "tokens": tuple(tuple(row) for row in rows), "shades": shades, "joiner": joiner, "title": title}
 
     def pictures(self, preview, outputs: torch.Tensor) -> tuple:
         joiner = "" if self.dataset.vocab.level == "char" else " "
