@@ -98,6 +98,16 @@ def test_seqgan_goes_through_its_phases_and_measures_both_models(tmp_path):
     assert len(np.unique(shades, axis=0)) > 20  # tokens on tiles shaded by their rewards, not plain text
     with Image.open(samples.path) as img:
         assert img.size[0] == 640
+    pytest.importorskip("PySide6")
+    from studio.export import make_timelapse
+    snapshots = sorted((tmp_path / "run" / "samples").glob("step_*.png"))
+    heights = set()
+    for png in snapshots:
+        with Image.open(png) as img:
+            heights.add(img.size[1])
+    gif = make_timelapse(tmp_path / "run", tmp_path / "run.gif")
+    with Image.open(gif) as img:  # the timelapse export: one frame per snapshot, the tallest one's size
+        assert img.n_frames == len(snapshots) == 4 and img.size == (640, max(heights))
 
 
 def weights(trainer):
@@ -160,6 +170,13 @@ def test_the_cli_trains_samples_and_evaluates_the_oracle(tmp_path, capsys):
     out = capsys.readouterr().out
     values = dict(line.split() for line in out.splitlines()[1:])
     assert 0 < float(values["nll_oracle"]) < 10 and "nll_oracle_mle" in values
+    pytest.importorskip("PySide6")
+    from studio.export import export_samples
+    export_samples(checkpoint, "grid", tmp_path / "grid.png", 6, 0, 2)  # the window's Export: text as a picture
+    with Image.open(tmp_path / "grid.png") as img:
+        assert img.size[0] == 2 * 640 and img.size[1] > 6 * 2 * 18
+    export_samples(checkpoint, "each", tmp_path / "each", 3, 0, 1)
+    assert len(list((tmp_path / "each").glob("sample_*.png"))) == 3
 
 
 SUBJECTS = ["the cat", "a dog", "my friend", "the old man", "a small bird", "the teacher"]
