@@ -223,7 +223,8 @@ class CurvesPanel(QWidget):
     def _add_marker_line(self, plot, step: int, text: str) -> None:
         index = next((i for i, marker in enumerate(self.markers) if marker == (step, text)), 0)
         line = pg.InfiniteLine(pos=step, angle=90, pen=pg.mkPen("#888", style=Qt.DotLine), label=text,
-                               labelOpts={"position": 0.9 - 0.14 * (index % 3), "color": "#555"})  # neighbours apart
+                               labelOpts={"position": 0.9 - 0.14 * (index % 3), "color": "#555",  # neighbours apart
+                                          "anchors": [(1.05, 0.5), (1.05, 0.5)]})  # left of the line, off the legend
         plot.addItem(line)
         self._marker_items.append(line)
 
