@@ -22,6 +22,7 @@ import torch
 
 FORMAT = "gan-studio-checkpoint"
 VERSION = 2
+REQUIRED = ("step", "config", "nets", "opts", "rng", "fixed")  # what a version-2 checkpoint must hold
 
 
 class CheckpointError(RuntimeError):
@@ -42,10 +43,64 @@ def atomic_write(path: Path, write) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any saved file
         os.replace(tmp, path)
+        sync_folder(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename in it survives a power cut (where the system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Delete the temp files an interrupted atomic_write left in a folder (NAME.XXXX.tmp); returns how many."""
+    removed = 0
+    for tmp in Path(folder).glob("*.tmp") if Path(folder).is_dir() else ():
+        if tmp.is_file() and tmp.name.count(".") >= 2:
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def repair_jsonl(path: Path, last_step: int | None = None) -> tuple[int, int]:
+    """Rewrite a run's jsonl log keeping only whole JSON objects with an integer step (a full disk or a kill
+    leaves a torn last line), and, with last_step, only rows up to that step (rows after a checkpoint belong
+    to training that was lost). Returns (rows dropped as unreadable, rows dropped as after last_step)."""
+    import json
+    path = Path(path)
+    if not path.is_file():
+        return 0, 0
+    kept, torn, later = [], 0, 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            torn += 1
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            torn += 1
+        elif last_step is not None and row["step"] > last_step:
+            later += 1
+        else:
+            kept.append(line)
+    if torn or later:
+        data = "".join(line + "\n" for line in kept).encode()
+        atomic_write(path, lambda handle: handle.write(data))
+    return torn, later
 
 
 def save_checkpoint(path: Path, state: dict) -> Path:
@@ -69,10 +124,20 @@ def load_checkpoint(path: Path | str) -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not a GAN Studio checkpoint; choose a file written by GAN Studio.")
     if state.get("version") == 1:
-        return upgrade_v1(state)
+        try:
+            return upgrade_v1(state)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"{path.name} is a damaged version-1 checkpoint (it lacks {exc}); "
+                                  f"choose another file.") from None
     if state.get("version") != VERSION:
         raise CheckpointError(f"{path.name} is checkpoint version {state.get('version')}, this GAN Studio "
                               f"reads versions 1 and {VERSION}; open it with the GAN Studio that wrote it.")
+    missing = [key for key in REQUIRED if key not in state]
+    if missing or not isinstance(state.get("config"), dict) or not isinstance(state.get("nets"), dict):
+        raise CheckpointError(f"{path.name} is damaged: it lacks {', '.join(missing) or 'a valid config or nets'}; "
+                              f"choose another file or an earlier checkpoint.")
+    if not isinstance(state["step"], int) or state["step"] < 0:
+        raise CheckpointError(f"{path.name} is damaged: its step is {state['step']!r}; choose another file.")
     return state
 
 

@@ -27,9 +27,10 @@ from engine.data import DataError, DownloadError
 from engine.images import save_png
 from engine.latent import latent_for, parse_assignments
 from engine.metrics.evaluator import EvaluatorError
+from engine.paths import new_run_dir
 from engine.presets import apply_overrides, load_preset, preset_paths
 
-USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError, EvaluatorError)
+USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError, EvaluatorError, OSError)
 
 
 class ProgressBar:
@@ -100,8 +101,22 @@ class ProgressBar:
 
 
 def default_run_dir(config: Config) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.name}-{stamp}"
+    return new_run_dir(Path("runs"), config.name)
+
+
+def resume_run_dir(checkpoint: Path) -> Path | None:
+    """The run folder a checkpoint belongs to (RUN/checkpoints/step_N.pt beside RUN/config.toml), or None."""
+    checkpoint = Path(checkpoint).resolve()
+    run = checkpoint.parent.parent
+    if checkpoint.parent.name == "checkpoints" and (run / "config.toml").is_file():
+        return run
+    return None
+
+
+def check_new_run_dir(folder: Path) -> None:
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ConfigError(f"--out {folder} already holds files; give an empty or new folder, or continue that run "
+                          f"with --resume.")
 
 
 def cmd_train(args) -> int:
@@ -111,17 +126,25 @@ def cmd_train(args) -> int:
         state = load_checkpoint(args.resume)
         config = Config.from_dict(state["config"])
         apply_overrides(config, args.set or [])
-        run_dir = Path(args.out) if args.out else Path(args.resume).resolve().parent.parent
+        run_dir = Path(args.out) if args.out else resume_run_dir(args.resume)
+        if run_dir is None:  # a checkpoint from elsewhere (~/Downloads/x.pt): never write beside it
+            run_dir = default_run_dir(config)
+        elif args.out and resume_run_dir(args.resume) != run_dir.resolve():
+            check_new_run_dir(run_dir)
     else:
         if not args.preset:
             raise ConfigError("Name a preset to train (see `gan-studio presets`), or give --resume CKPT.")
         config = load_preset(args.preset, args.set)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
+        check_new_run_dir(run_dir)
         state = None
     if args.steps is not None:
         config.set("train.steps", args.steps)
     if args.device:
         config.set("train.device", args.device)
+    if config.train.on_nan == "pause":
+        raise ConfigError("train.on_nan = 'pause' needs the window (nobody can resume a headless run); use "
+                          "'rollback', 'stop' or 'auto'.")
     bar = ProgressBar(config.train.steps)
     outcome = {}
 
@@ -143,13 +166,21 @@ def cmd_train(args) -> int:
         sys.stderr.write("\nStopping: saving a checkpoint (Ctrl-C again to quit without saving)...\n")
         trainer.commands.put(cmd.Stop(save=True))
 
+    def on_sigterm(signum, frame):
+        sys.stderr.write("\nStopping (SIGTERM): saving a checkpoint...\n")
+        trainer.commands.put(cmd.Stop(save=True))
+
     previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         reason = trainer.run()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
     if reason == "failed":
         sys.stderr.write(outcome["failed"].traceback)
+        return 1
+    if reason == "nan":
         return 1
     if trainer.last_good_checkpoint:
         print(f"Last checkpoint: {trainer.last_good_checkpoint}")

@@ -92,6 +92,10 @@ class Config:
             if key in ("name", "description"):
                 if not isinstance(value, str):
                     raise ConfigError(f"{key} = {value!r} is not allowed: it must be text.")
+                bad = next((ch for ch in value if ord(ch) < 32 or ord(ch) == 127), None)
+                if bad is not None:
+                    raise ConfigError(f"{key} holds the control character U+{ord(bad):04X}, which a preset file "
+                                      f"cannot keep; remove it.")
                 setattr(config, key, value)
             elif key == "algorithm":
                 continue

@@ -8,8 +8,13 @@ the same picture everywhere.
 from __future__ import annotations
 
 import json
+import math
+import os
+import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -156,9 +161,44 @@ class LatentPoint:
 
     @classmethod
     def from_dict(cls, data: dict) -> "LatentPoint":
-        return cls(int(data.get("seed", 0)), {int(k): float(v) for k, v in data.get("continuous", {}).items()},
-                   {int(k): int(v) for k, v in data.get("categorical", {}).items()}, data.get("label"),
-                   str(data.get("name", "")))
+        """A bookmark read back; ValueError for one that is not valid (a seed outside 0 .. SEED_MAX,
+        codes that are not finite numbers, a label that is not a whole number)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a bookmark is a JSON object, not {type(data).__name__}")
+        continuous, categorical = data.get("continuous", {}), data.get("categorical", {})
+        if not isinstance(continuous, dict) or not isinstance(categorical, dict):
+            raise ValueError("a bookmark's codes are JSON objects")
+        label, name = data.get("label"), data.get("name", "")
+        if not isinstance(name, (str, int, float)) or isinstance(name, bool):
+            raise ValueError("a bookmark's name is text")
+        return cls(_whole(data.get("seed", 0), "seed"),
+                   {_whole(k, "code"): _finite(v) for k, v in continuous.items()},
+                   {_whole(k, "code"): _whole(v, "category") for k, v in categorical.items()},
+                   None if label is None else _whole(label, "label"), str(name))
+
+
+SEED_MAX = 2 ** 31 - 1  # the explorer's seed box; torch.Generator.manual_seed itself takes 0 .. 2**64 - 1
+
+
+def _whole(value, what: str) -> int:
+    """A whole number in 0 .. SEED_MAX (an int, an integral float or its text), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{what} {value!r} is not a whole number")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(f"{what} {value!r} is not a whole number")
+    number = int(value)
+    if not 0 <= number <= SEED_MAX:
+        raise ValueError(f"{what} {number} is outside 0 .. {SEED_MAX}")
+    return number
+
+
+def _finite(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"code value {value!r} is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"code value {value!r} is not finite")
+    return number
 
 
 def default_point(sampler, seed: int = 0) -> LatentPoint:
@@ -220,17 +260,95 @@ def _stack(latents):
     return Latent(**{name: cat(name) for name in Latent.FIELDS})
 
 
-def load_bookmarks(run_dir: Path) -> list[LatentPoint]:
+class BookmarksError(ConfigError):
+    """A bookmarks file that cannot be kept safe; the message is one sentence naming the file."""
+
+
+BAD_BOOKMARK = (ValueError, TypeError, AttributeError, OverflowError, RecursionError)
+
+
+def _read_bookmarks(path: Path) -> tuple[list[LatentPoint], int]:
+    """The valid bookmarks in path and how many entries were not; ValueError for a file that is not
+    a JSON list (bad JSON, nested too deep, bad UTF-8), OSError for one that cannot be read."""
+    try:
+        # an integer literal too long to be a seed becomes inf, so its entry is skipped, not the whole file
+        items = json.loads(path.read_text(encoding="utf-8"),
+                           parse_int=lambda text: int(text) if len(text) <= 40 else math.inf)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(items, list):
+        raise ValueError("not a list")
+    points, bad = [], 0
+    for item in items:
+        try:
+            points.append(LatentPoint.from_dict(item))
+        except BAD_BOOKMARK:
+            bad += 1
+    return points, bad
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename path to path.corrupt-<time> (never over another file); BookmarksError if it cannot be."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup, n = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    while backup.exists():
+        n += 1
+        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    try:
+        os.rename(path, backup)
+    except OSError as exc:
+        raise BookmarksError(f"{path} is not a valid bookmarks file and could not be moved aside "
+                             f"({exc.strerror or exc}); move it away by hand before saving bookmarks.") from None
+    return backup
+
+
+def load_bookmarks(run_dir: Path, warn: Callable[[str], None] | None = None) -> list[LatentPoint]:
+    """The run's bookmarks. A file that is not valid bookmarks is moved aside to
+    bookmarks.json.corrupt-<time> before anything can overwrite it; entries that are not valid (a seed
+    such as 1e400, codes that are not numbers) are skipped, the original file moved aside and the valid
+    ones written back. `warn` (else warnings.warn) hears of either, in one sentence."""
     path = Path(run_dir) / "bookmarks.json"
     if not path.is_file():
         return []
+    tell = warn or (lambda text: warnings.warn(text, RuntimeWarning, stacklevel=3))
     try:
-        return [LatentPoint.from_dict(item) for item in json.loads(path.read_text(encoding="utf-8"))]
-    except (ValueError, TypeError, AttributeError):
+        points, bad = _read_bookmarks(path)
+    except OSError as exc:
+        tell(f"{path} could not be read ({exc.strerror or exc}); no bookmarks were loaded.")
         return []
+    except ValueError:
+        try:
+            backup = _move_aside(path)
+        except BookmarksError as exc:
+            tell(str(exc))
+            return []
+        tell(f"{path} is not a valid bookmarks file; it was moved to {backup.name} and no bookmarks were loaded.")
+        return []
+    if bad:
+        try:
+            backup = _move_aside(path)
+            if points:
+                save_bookmarks(run_dir, points)
+        except (BookmarksError, OSError) as exc:
+            tell(f"Skipped {bad} bookmarks in {path} that are not valid, and the file could not be "
+                 f"rewritten ({getattr(exc, 'strerror', None) or exc}).")
+            return points
+        tell(f"Skipped {bad} bookmarks in {path} that are not valid (a seed outside 0 to {SEED_MAX} or "
+             f"codes that are not numbers); the original file was kept as {backup.name}.")
+    return points
 
 
 def save_bookmarks(run_dir: Path, points: list[LatentPoint]) -> Path:
+    """Write the bookmarks atomically; an existing file that is not valid bookmarks is moved aside first
+    (BookmarksError if it cannot be), never overwritten."""
     from engine.checkpoint import atomic_write
+    path = Path(run_dir) / "bookmarks.json"
+    if path.exists():
+        try:
+            valid = path.is_file() and _read_bookmarks(path)[1] == 0
+        except (OSError, ValueError):
+            valid = False
+        if not valid:
+            _move_aside(path)
     data = json.dumps([asdict(p) for p in points], indent=1).encode()
-    return atomic_write(Path(run_dir) / "bookmarks.json", lambda handle: handle.write(data))
+    return atomic_write(path, lambda handle: handle.write(data))

@@ -11,6 +11,7 @@ and checks whatever networks and optimizers the family declares.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import queue
 import threading
@@ -26,22 +27,25 @@ from engine import algorithms
 from engine import commands as cmd
 from engine import events as ev
 from engine.algorithms.base import build
-from engine.checkpoint import (CheckpointError, check_data_matches, check_matches, checkpoint_step, data_fields,
-                               load_checkpoint, restore_into, save_checkpoint)
+from engine.checkpoint import (CheckpointError, atomic_write, check_data_matches, check_matches, checkpoint_step,
+                               data_fields, load_checkpoint, remove_stale_temps, restore_into)
 from engine.config import Config, ConfigError, aliases, live_keys, resolve_key
 from engine.device import inputs_to, pick_device
 from engine.images import save_png
+from engine.nan_guard import NanGuard
+from engine.run_folder import RunFolder
 from engine.presets import to_toml
 from engine.previews import DataPreview
 
-KEEP_CHECKPOINTS = 5
-
-
-class Trainer:
+class Trainer(NanGuard, RunFolder):
     def __init__(self, config: Config, run_dir: str | Path | None = None,
                  emit: Callable[[ev.Event], None] | None = None,
-                 resume: str | Path | dict | None = None, dataset=None):
+                 resume: str | Path | dict | None = None, dataset=None, interactive: bool = False, cancel=None):
+        """interactive: someone can answer a pause (the window); headless, a NaN never waits. cancel(): a
+        Stop came while the data downloads (a family's make_data takes it if it has the parameter)."""
         self.config = config.copy()
+        self.interactive = interactive
+        self._nan_rollbacks: dict = {}  # checkpoint step -> the step a NaN came at after rolling back to it
         self.emit = emit if emit is not None else (lambda event: None)
         self.commands: queue.Queue = queue.Queue()
         self.run_dir = Path(run_dir) if run_dir else None
@@ -53,8 +57,10 @@ class Trainer:
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(seed + 1)
 
+        extra = {"cancel": cancel} if cancel is not None and "cancel" in inspect.signature(family.make_data).parameters \
+            else {}
         self.dataset = dataset if dataset is not None else family.make_data(
-            self.config, progress=self._progress, warn=lambda text: self.emit(ev.Warning(text)))
+            self.config, progress=self._progress, warn=lambda text: self.emit(ev.Warning(text)), **extra)
         self.dataset.to(self.device)
         self.algorithm = build(self.config, self.dataset, self.device, self.rng)
         self.algorithm.build_optimizers()
@@ -68,6 +74,7 @@ class Trainer:
         self.fixed = inputs_to(self.algorithm.fixed_inputs(self.config.train.sample_count, fixed_rng), self.device)
 
         self.step = 0
+        self._nan_stop = ""
         self.paused = False
         self.pending_steps = 0
         self.stop_requested = False
@@ -92,7 +99,13 @@ class Trainer:
         if self.run_dir:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.toml").write_text(to_toml(self.config), encoding="utf-8")
+            remove_stale_temps(self.run_dir / "checkpoints")
+            remove_stale_temps(self.run_dir / "samples")
+            remove_stale_temps(self.run_dir)
+            text = to_toml(self.config).encode()
+            atomic_write(self.run_dir / "config.toml", lambda handle: handle.write(text))
+            if resume is not None:
+                self._repair_logs()
 
     def _progress(self, task: str, done: int, total: int) -> None:
         self.emit(ev.Progress(task, done, total))
@@ -134,11 +147,15 @@ class Trainer:
                 if self.step % self.config.train.sample_every == 0 or (single_step and self.pending_steps == 0):
                     self.emit_samples()
                 if self.run_dir and self.step % self.config.train.checkpoint_every == 0:
-                    self.save_checkpoint()
+                    if self._weights_finite():  # a NaN checkpoint must never become "last good"
+                        self.save_checkpoint()
+                    else:
+                        self.emit(ev.Warning(f"The weights hold NaN or Inf at step {self.step}; no checkpoint was "
+                                             f"written."))
                 if self.quality is not None and self.step % self.config.train.metrics_every == 0:
                     self.measure_quality()
-            reason = "stopped" if self.stop_requested else "done"
-            if self.run_dir and (reason == "done" or self.save_on_stop) and self._weights_finite():
+            reason = self._nan_stop or ("stopped" if self.stop_requested else "done")
+            if self.run_dir and reason != "nan" and (reason == "done" or self.save_on_stop) and self._weights_finite():
                 if self.last_good_checkpoint is None or checkpoint_step(self.last_good_checkpoint) != self.step:
                     self.save_checkpoint()
             if reason == "done" and self.step % self.config.train.sample_every:
@@ -149,7 +166,7 @@ class Trainer:
         except Exception as exc:  # the worker must never die silently
             self._finish_quality()
             first = str(exc).splitlines()[0] if str(exc) else ""
-            message = f"Training failed at step {self.step}: {type(exc).__name__}: {first}"
+            message = self.disk_error(exc) or f"Training failed at step {self.step}: {type(exc).__name__}: {first}"
             self.emit(ev.Failed(message.rstrip(": "), traceback.format_exc(), self.step))
             return "failed"
 
@@ -161,28 +178,6 @@ class Trainer:
             torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1.0 - decay)
             for ema_buffer, buffer in zip(ema.buffers(), net.buffers()):
                 ema_buffer.copy_(buffer)
-
-    def _finite_check(self) -> bool:
-        """Pause on NaN/Inf: the sync is free on CPU; on a GPU it happens on report steps only."""
-        if self.device.type != "cpu" and (self.step % self.config.train.report_every):
-            return True
-        bad = [name for name in self.declaration.losses if name in self._last
-               and not torch.isfinite(torch.as_tensor(self._last[name])).item()]
-        if not bad and self.step % self.config.train.report_every == 0 and not self._weights_finite():
-            bad = ["the weights"]
-        if not bad:
-            return True
-        where = " and ".join(self.declaration.losses.get(b, b) for b in bad)
-        self.paused = True
-        self.pending_steps = 0
-        text = (f"NaN or Inf in {where} at step {self.step}; training is paused — lower a learning rate "
-                f"or roll back to the last good checkpoint.")
-        self.emit(ev.Warning(text))
-        self.emit(ev.Paused(self.step, reason=text))
-        return False
-
-    def _weights_finite(self) -> bool:
-        return all(bool(torch.isfinite(p).all()) for net in self.nets.values() for p in net.parameters())
 
     # -- commands ------------------------------------------------------------------------------------
     def _drain_commands(self) -> None:
@@ -268,11 +263,6 @@ class Trainer:
         self._log_change({"step": self.step, "name": "phase", "old": old, "new": new})
         self._force_report = True
         return new
-
-    def _log_change(self, entry: dict) -> None:
-        if self.run_dir:
-            with open(self.run_dir / "changes.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry) + "\n")
 
     # -- reports ------------------------------------------------------------------------------------
     def _report(self) -> None:
@@ -368,20 +358,6 @@ class Trainer:
             "fixed": inputs_to(self.fixed, "cpu"),
             "extra": algorithm.state(),
         }
-
-    def save_checkpoint(self) -> Path:
-        path = self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt"
-        save_checkpoint(path, self.state_dict())
-        self.last_good_checkpoint = path
-        self._prune_checkpoints()
-        self.emit(ev.Checkpointed(self.step, path))
-        return path
-
-    def _prune_checkpoints(self) -> None:
-        files = sorted((self.run_dir / "checkpoints").glob("step_*.pt"))
-        for old in files[:-KEEP_CHECKPOINTS]:
-            if old != self.last_good_checkpoint:
-                old.unlink(missing_ok=True)
 
     def _restore(self, state: dict) -> None:
         check_matches(state, self.config.algorithm, tuple(self.dataset.shape), self.dataset.num_classes)

@@ -27,3 +27,16 @@ def cache_dir() -> Path:
 
 def runs_dir() -> Path:
     return user_data_dir() / "runs"
+
+
+def new_run_dir(root: Path, name: str, suffix: str = "") -> Path:
+    """ROOT/NAME-TIME for a new run: NAME made safe as a folder name (a preset named '../x' or '/tmp/x' stays
+    inside ROOT), and -2, -3, ... when a run started in the same second already has the folder."""
+    import re
+    import time
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "run"
+    base = f"{safe}{suffix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, n = Path(root) / base, 2
+    while folder.exists():
+        folder, n = Path(root) / f"{base}-{n}", n + 1
+    return folder

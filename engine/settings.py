@@ -26,6 +26,8 @@ ARCHITECTURES = ("mlp", "dcgan")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ON_NAN = ("auto", "pause", "rollback", "stop")
+MAX_SEED = 2 ** 62  # seeds get small offsets added and must stay within torch's 64-bit seed
 
 
 class ConfigError(ValueError):
@@ -138,8 +140,10 @@ class TrainConfig:
     discriminator_steps: int = _f(1, "k: discriminator steps per generator step", min=1, max=100, live=True, alias="k",
                                   families=GAN)
     steps: int = _f(5000, "generator steps to train", min=1)
-    seed: int = _f(0, "seed of every random number in the run", min=0)
+    seed: int = _f(0, "seed of every random number in the run", min=0, max=MAX_SEED)
     device: str = _f("auto", "where to train: auto picks cuda, then mps, then cpu", choices=DEVICES)
+    on_nan: str = _f("auto", "on NaN or Inf: pause (window only), roll back to the last good checkpoint, or stop; "
+                             "auto pauses in the window and rolls back headless", choices=ON_NAN)
     mixed_precision: bool = _f(False, "float16 autocast (CUDA only)")
     report_every: int = _f(10, "steps between metric reports", min=1)
     sample_every: int = _f(100, "steps between sample snapshots", min=1)
@@ -242,6 +246,8 @@ def coerce(key: str, spec: dataclasses.Field, value: Any) -> Any:
             value = list(value)
         if not isinstance(value, list):
             raise bad
+        if any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            raise bad  # NaN or Inf inside a list (Adam's betas)
         if md.get("size") is not None:
             if len(value) != md["size"] or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                   for v in value):

@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QInputDialog,
                                QLabel, QListWidget, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
+from engine.config import ConfigError
 from engine.latent import (LatentPoint, default_point, interpolate, load_bookmarks, render_point, save_bookmarks,
                            traversal_sheet)
 
@@ -200,7 +201,7 @@ class ExplorerPanel(QWidget):
 
     def set_run_dir(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
-        self.bookmarks = load_bookmarks(self.run_dir)
+        self.bookmarks = load_bookmarks(self.run_dir, warn=self.message.emit)
         self._refresh_bookmarks()
 
     @property
@@ -339,7 +340,10 @@ class ExplorerPanel(QWidget):
         point.name = name
         self.bookmarks.append(point)
         if self.run_dir is not None:
-            save_bookmarks(self.run_dir, self.bookmarks)
+            try:
+                save_bookmarks(self.run_dir, self.bookmarks)
+            except (ConfigError, OSError) as exc:  # a read-only folder, a damaged file kept aside
+                self.message.emit(f"The bookmark was not saved: {exc}")
         self._refresh_bookmarks()
         return point
 

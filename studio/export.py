@@ -3,6 +3,8 @@ own threads."""
 
 from __future__ import annotations
 
+import io
+import struct
 import threading
 import traceback
 from pathlib import Path
@@ -12,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QRadioButton,
                                QSpinBox, QVBoxLayout)
 
-from studio.runs import latest_checkpoint
+from studio.runs import by_step, latest_checkpoint
 
 EXPORT_KINDS = (
     ("grid", "Sample grid (PNG)"),
@@ -25,18 +27,82 @@ SUFFIXES = {"grid": "png", "curves_png": "png", "gif": "gif", "curves_csv": "csv
 
 
 def make_timelapse(run_dir: Path, out: Path, frame_ms: int = 120) -> Path:
+    """An animated GIF of a run's sample snapshots, one frame each in step order, looping, written atomically.
+
+    Streamed: the sizes come from the PNG headers (nothing decoded), then each frame is decoded, padded to the
+    largest with its corner's colour (text previews wrap to more or fewer lines), encoded and written before the
+    next is read, so a long run's timelapse needs the memory of one frame, not of all of them."""
     from PIL import Image
 
-    from engine.images import save_gif
+    from engine.checkpoint import atomic_write
 
-    frames = sorted((Path(run_dir) / "samples").glob("step_*.png"))
+    frames = by_step((Path(run_dir) / "samples").glob("step_*.png"))
     if not frames:
         raise ValueError("this run has no sample snapshots yet")
-    pictures = []
+    sizes = []
     for frame in frames:
-        with Image.open(frame) as img:
-            pictures.append(np.asarray(img.convert("RGB")))
-    return save_gif(out, pictures, frame_ms)
+        with Image.open(frame) as img:  # reads the header only
+            sizes.append(img.size)
+    width, height = max(w for w, _ in sizes), max(h for _, h in sizes)
+
+    def write(handle) -> None:
+        handle.write(gif_header(width, height))
+        for frame in frames:
+            handle.write(gif_frame(padded_frame(frame, width, height), frame_ms))
+        handle.write(b"\x3b")  # trailer
+
+    return atomic_write(Path(out), write)
+
+
+def padded_frame(path: Path, width: int, height: int):
+    """One snapshot decoded, padded to width x height with its corner's colour, and reduced to 255 colours."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        picture = np.asarray(img.convert("RGB"))
+    if picture.shape[:2] != (height, width):
+        canvas = np.empty((height, width, 3), np.uint8)
+        canvas[:] = picture[0, 0]
+        canvas[:picture.shape[0], :picture.shape[1]] = picture
+        picture = canvas
+    return Image.fromarray(picture).quantize(colors=255)
+
+
+def gif_header(width: int, height: int, loop: int = 0) -> bytes:
+    """GIF89a with a width x height canvas, no global colour table (each frame brings its own), looping."""
+    return (b"GIF89a" + struct.pack("<HHBBB", width, height, 0x70, 0, 0)
+            + b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", loop) + b"\x00")
+
+
+def _skip_blocks(data: bytes, i: int) -> int:
+    """The index after a chain of GIF data sub-blocks starting at i (each: length byte, bytes; 0 ends it)."""
+    while data[i]:
+        i += data[i] + 1
+    return i + 1
+
+
+def gif_frame(frame, frame_ms: int) -> bytes:
+    """One animation frame: a graphic control extension (its delay), then the image block (descriptor, its own
+    colour table, LZW data) of the one-frame GIF Pillow encodes for `frame` (a "P" image)."""
+    buffer = io.BytesIO()
+    frame.save(buffer, format="GIF")
+    data = buffer.getvalue()
+    packed = data[10]
+    table = data[13:13 + 3 * 2 ** ((packed & 7) + 1)] if packed & 0x80 else b""
+    i = 13 + len(table)
+    while data[i] == 0x21:  # extensions of the one-frame file: not needed here
+        i = _skip_blocks(data, i + 2)
+    if data[i] != 0x2C:
+        raise ValueError("Pillow wrote a GIF frame this exporter cannot read")
+    descriptor, i = bytearray(data[i:i + 10]), i + 10
+    if descriptor[9] & 0x80:  # the frame has its own colour table already
+        start, i = i, i + 3 * 2 ** ((descriptor[9] & 7) + 1)
+        body = data[start:_skip_blocks(data, i + 1)]
+    else:  # the file's global table becomes the frame's local one
+        descriptor[9] = (descriptor[9] & 0x40) | 0x80 | (packed & 7)
+        body = table + data[i:_skip_blocks(data, i + 1)]
+    control = b"\x21\xf9\x04\x04" + struct.pack("<H", max(0, round(frame_ms / 10))) + b"\x00\x00"
+    return control + bytes(descriptor) + body
 
 
 def export_samples(checkpoint: Path, kind: str, path: Path, count: int, seed: int, scale: int) -> Path:
@@ -108,6 +174,12 @@ class Exporter(QObject):
                 self.samples(checkpoint, kind, path, count, seed, scale)
         except (OSError, ValueError) as exc:
             self.failed.emit(f"Export failed: {exc}.")
+
+    def cancel(self, why: str) -> None:
+        """The checkpoint an export waits for will not come (the engine refused to save, or the run ended)."""
+        if self.pending is not None:
+            self.pending = None
+            self.failed.emit(f"Export failed: {why}")
 
     def checkpointed(self, checkpoint: Path) -> None:
         """A checkpoint was written: the export that waited for one goes on."""

@@ -13,6 +13,7 @@ from engine import algorithms
 from engine.config import Config, field_spec
 
 RESTART_TIP = "Needs a restart: this setting cannot change while a run is going."
+INT32 = (-2 ** 31, 2 ** 31 - 1)  # what a QSpinBox holds
 ALGORITHM_TIP = "The family of model that trains (a GAN, a VAE, ...); its own settings appear below"
 
 
@@ -22,6 +23,13 @@ def _text(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _fits_spin_box(md) -> bool:
+    """A QSpinBox holds a 32-bit int: an integer field whose allowed range is bounded and fits gets one; any
+    other (a seed, a step count) gets a line edit, checked by engine.config like every other typed value."""
+    low, high = md.get("min"), md.get("max")
+    return low is not None and high is not None and INT32[0] <= low and high <= INT32[1]
 
 
 def _help(key: str) -> str:
@@ -102,9 +110,9 @@ class ConfigForm(QWidget):
             for choice in md["choices"]:
                 widget.addItem(str(choice), choice)
             widget.currentIndexChanged.connect(lambda i, k=key, w=widget: self._changed(k, w.itemData(i)))
-        elif kind == "int":
+        elif kind == "int" and _fits_spin_box(md):
             widget = QSpinBox()
-            widget.setRange(int(md.get("min") or 0), int(md.get("max") or 10_000_000))
+            widget.setRange(int(md["min"]), int(md["max"]))
             widget.setKeyboardTracking(False)
             widget.valueChanged.connect(lambda v, k=key: self._changed(k, v))
         else:

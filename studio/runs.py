@@ -1,14 +1,23 @@
-"""A run folder read back: its settings, curves, change markers, sample snapshots and checkpoints."""
+"""A run folder read back: its settings, curves, change markers, sample snapshots and checkpoints.
+
+Reading never fails on a damaged log: a torn or corrupt line of metrics.jsonl or changes.jsonl (a full disk or a
+kill leaves one) is skipped and counted, and everything else is kept. The settings are those of the newest
+checkpoint (live changes included), not the start-time config.toml, so Start continues the run as it was.
+"""
 
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.checkpoint import FORMAT, CheckpointError, checkpoint_step, load_checkpoint
 from engine.config import Config, ConfigError
 from engine.events import Metrics
 from engine.presets import load_preset
+
+LOGS = ("metrics.jsonl", "changes.jsonl")
 
 
 def marker_text(name: str, old, new) -> str:
@@ -20,8 +29,13 @@ def marker_text(name: str, old, new) -> str:
     return f"{name} {show(old)}→{show(new)}"
 
 
+def by_step(files) -> list[Path]:
+    """step_*.png / step_*.pt files in step order (names sort wrongly once a step has more than 7 digits)."""
+    return sorted(files, key=lambda p: (checkpoint_step(p), p.name))
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    files = sorted((Path(run_dir) / "checkpoints").glob("step_*.pt"))
+    files = by_step((Path(run_dir) / "checkpoints").glob("step_*.pt"))
     return files[-1] if files else None
 
 
@@ -33,6 +47,66 @@ class SavedRun:
     markers: list = field(default_factory=list)  # [(step, text), ...]
     snapshots: list = field(default_factory=list)  # [(step, png path), ...]
     checkpoint: Path | None = None
+    skipped: dict = field(default_factory=dict)  # log file name -> unreadable lines skipped
+    note: str = ""  # one sentence when the checkpoint's settings could not be read
+
+    def message(self) -> str:
+        """One sentence on what could not be read, or ""."""
+        total = sum(self.skipped.values())
+        if not total:
+            return self.note
+        where = ", ".join(f"{n} in {name}" for name, n in self.skipped.items() if n)
+        text = (f"Skipped {total} unreadable line{'s' if total != 1 else ''} of the run's logs ({where}; a full disk "
+                f"or a kill leaves a torn line); everything else was restored.")
+        return f"{text} {self.note}" if self.note else text
+
+
+def _is_step(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_jsonl(path: Path, keep=lambda row: True) -> tuple[list[dict], int]:
+    """The rows of a jsonl log that are JSON objects with an integer "step" (and pass `keep`), and how many
+    non-empty lines were skipped as unreadable."""
+    rows, skipped = [], 0
+    if not path.is_file():
+        return rows, 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            skipped += 1
+            continue
+        if isinstance(row, dict) and _is_step(row.get("step")) and keep(row):
+            rows.append(row)
+        else:
+            skipped += 1
+    return rows, skipped
+
+
+def _metrics_row(row: dict) -> bool:
+    return isinstance(row.get("group", "train"), str) and all(
+        isinstance(v, numbers.Real) for k, v in row.items() if k not in ("step", "group"))
+
+
+def _change_row(row: dict) -> bool:
+    return isinstance(row.get("name"), str) and "old" in row and "new" in row
+
+
+def checkpoint_config(path: Path) -> Config:
+    """The settings a checkpoint was saved with, live changes included. The file is memory-mapped, so only its
+    small pickled index is read, not its weights (a few milliseconds even for a large model); a checkpoint that
+    cannot be mapped (an old format) is loaded whole. CheckpointError or ConfigError in one sentence."""
+    import torch
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not mappable (legacy format) or damaged: the full loader says which, in one sentence
+        state = load_checkpoint(path)
+    if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("config"), dict):
+        raise CheckpointError(f"{Path(path).name} is not a GAN Studio checkpoint with settings.")
+    return Config.from_dict(state["config"])
 
 
 def read_run(path: Path) -> SavedRun:
@@ -43,16 +117,19 @@ def read_run(path: Path) -> SavedRun:
     config_file = run_dir / "config.toml"
     if not config_file.is_file():
         raise ConfigError(f"{run_dir} is not a GAN Studio run folder (it has no config.toml).")
-    run = SavedRun(run_dir, load_preset(config_file))
-    metrics_file = run_dir / "metrics.jsonl"
-    if metrics_file.is_file():
-        rows = [json.loads(line) for line in metrics_file.read_text(encoding="utf-8").splitlines() if line]
-        run.metrics = [Metrics(r.pop("step"), r, r.pop("group", "train")) for r in rows]
-    changes = run_dir / "changes.jsonl"
-    if changes.is_file():
-        for line in changes.read_text(encoding="utf-8").splitlines():
-            c = json.loads(line)
-            run.markers.append((c["step"], marker_text(c["name"], c["old"], c["new"])))
-    run.snapshots = [(int(png.stem.split("_")[1]), png) for png in sorted((run_dir / "samples").glob("step_*.png"))]
-    run.checkpoint = latest_checkpoint(run_dir)
+    checkpoint = latest_checkpoint(run_dir)
+    config, note = None, ""
+    if checkpoint is not None:
+        try:
+            config = checkpoint_config(checkpoint)
+        except (CheckpointError, ConfigError) as exc:
+            note = (f"The settings of {checkpoint.name} could not be read ({str(exc).rstrip('.')}), so those the "
+                    f"run started with are shown.")
+    run = SavedRun(run_dir, config or load_preset(config_file), checkpoint=checkpoint, note=note)
+    rows, run.skipped["metrics.jsonl"] = read_jsonl(run_dir / "metrics.jsonl", _metrics_row)
+    run.metrics = [Metrics(r.pop("step"), r, r.pop("group", "train")) for r in rows]
+    changes, run.skipped["changes.jsonl"] = read_jsonl(run_dir / "changes.jsonl", _change_row)
+    run.markers = [(c["step"], marker_text(c["name"], c["old"], c["new"])) for c in changes]
+    pngs = by_step((run_dir / "samples").glob("step_*.png"))
+    run.snapshots = [(checkpoint_step(png), png) for png in pngs if checkpoint_step(png) >= 0]
     return run

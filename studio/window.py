@@ -7,7 +7,6 @@ Started event's once it runs. The window never names a family.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QElapsedTimer, QSettings, Qt
@@ -17,7 +16,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWind
 from engine import algorithms
 from engine.config import Config, ConfigError, resolve_key
 from engine.events import Declaration
-from engine.paths import runs_dir
+from engine.paths import new_run_dir, runs_dir
 from engine.presets import load_preset
 from studio.actions import install_actions, update_actions
 from studio.bridge import EngineBridge
@@ -27,7 +26,8 @@ from studio.dialogs import ask_to_save, message_box
 from studio.explorer_dock import ExplorerDock
 from studio.export import Exporter
 from studio.form import ConfigForm
-from studio.runs import latest_checkpoint, marker_text, read_run
+from studio.opening import open_run
+from studio.runs import latest_checkpoint, marker_text
 from studio.samples import SamplesPanel
 from studio.status import RunStatus
 from studio.theme import apply_palette
@@ -206,13 +206,11 @@ class MainWindow(QMainWindow):
     def start(self, paused: bool = False):
         if self.bridge.running:
             return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         resume = self.resume_from
         if resume is not None and self.fork_parent is None and self.run_dir is not None:
             run_dir = self.run_dir  # continue an opened run in its own folder
         else:
-            suffix = "-fork" if self.fork_parent is not None else ""
-            run_dir = runs_dir() / f"{self.config.name}{suffix}-{stamp}"
+            run_dir = new_run_dir(runs_dir(), self.config.name, "-fork" if self.fork_parent is not None else "")
             if resume is None:
                 self.curves.clear()
             self.samples.clear()
@@ -311,6 +309,13 @@ class MainWindow(QMainWindow):
     def on_rejected(self, why: str):
         self.statusBar().showMessage(why, 10000)
         self.form.set_config(self.config)
+        self._drop_pending(why)  # a refused SaveNow: no checkpoint comes for the fork or export that waited
+
+    def _drop_pending(self, why: str):
+        """Forget a fork or an export waiting for a checkpoint that will not come (refused, or the run ended),
+        so a later periodic checkpoint does not stop the run or export unasked."""
+        self._fork_requested = False
+        self.exporter.cancel(why)
 
     def apply_theme(self, dark: bool):
         """Light or dark, for the widgets and the plots; remembered between launches."""
@@ -320,6 +325,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("theme", "dark" if dark else "light")
 
     def on_finished(self, event):
+        self._drop_pending(f"the run ended (step {event.step}) before it saved the checkpoint the export needed.")
         self.status.close_download_dialog()
         self.form.set_running(False)
         self._update_actions()
@@ -333,6 +339,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Finished at step {event.step} ({event.reason}).", 8000)
 
     def on_failed(self, event):
+        self._drop_pending("the run failed before it saved the checkpoint the export needed.")
         checkpoint = latest_checkpoint(self.run_dir) if self.run_dir else None
         restart = [("Restart from last checkpoint", lambda: self._restart_from(checkpoint))] if checkpoint else []
         self._show_box(QMessageBox.Critical, event.message, event.traceback, restart)
@@ -362,32 +369,9 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_run(Path(folder))
 
-    def open_run(self, run_dir: Path):
-        """Restore a run's settings, curves, change markers and snapshots; Start continues it."""
-        try:
-            run = read_run(run_dir)
-        except ConfigError as exc:
-            self.show_error(str(exc))
-            return
-        self.run_dir = run.folder
-        self._show_config(run.config)
-        self.browser.show_quietly(run.config.name)
-        self.curves.clear()
-        self.samples.clear()
-        self.curves.add_metrics(run.metrics)
-        for step, text in run.markers:
-            self.curves.add_marker(step, text)
-        for step, png in run.snapshots:
-            self.samples.add_snapshot(step, png)
-        if self.samples.snapshots:
-            self.samples.slider.setValue(len(self.samples.snapshots) - 1)
-            self.samples._scrubbed(len(self.samples.snapshots) - 1)
-        self.resume_from = run.checkpoint
-        self.fork_parent = None
-        if self.resume_from is not None and self.declaration.steerable:
-            self.explorer.load_checkpoint(self.resume_from, run.folder)
-            self.explorer_dock.show()
-        self.browser.description.setText(f"Opened run {run.folder.name}; press Start to continue it.")
+    def open_run(self, run_dir: Path) -> bool:
+        """Restore a run (studio.opening): read first, then switch; Start continues it."""
+        return open_run(self, run_dir)
 
     def export_dialog(self):
         self.exporter.ask(self, self.config.name)

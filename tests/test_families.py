@@ -167,6 +167,7 @@ def test_a_version_1_checkpoint_trains_on(tmp_path):
     resume = tmp_path / "run" / "checkpoints" / "step_0000030.pt"
     resume.parent.mkdir(parents=True)
     resume.write_bytes((FIXTURES / "v1_ring8.pt").read_bytes())
+    (tmp_path / "run" / "config.toml").write_text("")  # a run folder, as GAN Studio 1 left it
     assert cli(["train", "--resume", str(resume), "--steps", "40"]) == 0
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000040.pt")
     assert state["version"] == 2 and state["step"] == 40

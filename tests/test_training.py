@@ -119,7 +119,7 @@ def test_pause_set_step_resume_stop(tmp_path):
 
 
 def test_nan_pauses_and_rollback_restores(tmp_path):
-    trainer, events = quick("ring8", "checkpoint_every=5", run_dir=tmp_path / "run")
+    trainer, events = quick("ring8", "checkpoint_every=5", run_dir=tmp_path / "run", interactive=True)
     trainer.run(10)
     good = weights(trainer).clone()
     with torch.no_grad():

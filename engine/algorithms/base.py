@@ -61,9 +61,10 @@ class Algorithm:
                            losses={"g_loss": "G's loss"})
 
     @classmethod
-    def make_data(cls, config, progress=None, warn=None):
+    def make_data(cls, config, progress=None, warn=None, cancel=None):
+        """The family's data; cancel() (when given) says a Stop came while a download runs."""
         from engine.data import make_dataset
-        return make_dataset(config, progress=progress, warn=warn)
+        return make_dataset(config, progress=progress, warn=warn, cancel=cancel)
 
     @classmethod
     def sampling_data(cls, config, data: dict):
@@ -153,11 +154,47 @@ class Algorithm:
 
 def build(config, dataset, device, rng=None, nets=None) -> Algorithm:
     """The config's family with its networks initialised from train.seed, leaving the process's global
-    random state as it was (the explorer and the exports build samplers on their own threads)."""
+    random state as it was (the explorer and the exports build samplers on their own threads). Refused, in
+    one sentence, when the networks would not fit in the device's free memory."""
     family = algorithms.get(config.algorithm)
+    check_fits(family, config, dataset, torch.device(device), nets)
     with torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(config.train.seed)
         return family(config, dataset, device, rng, nets)
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free on the device (for the CPU: MemAvailable), or None when it cannot be told."""
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return None
+
+
+def check_fits(family, config, dataset, device: torch.device, nets=None) -> None:
+    """Count the networks' parameters on the meta device (nothing allocated) and refuse a model whose
+    weights (and, to train, gradients and two Adam moments) would not fit in 80 % of the free memory."""
+    from engine.settings import ConfigError
+    if device.type == "meta":
+        return
+    try:
+        with torch.device("meta"):
+            probe = family(config, dataset, torch.device("meta"), None, nets)
+        params = sum(p.numel() for net in probe.nets.values() for p in net.parameters())
+    except Exception:  # noqa: BLE001 - the estimate is best effort; building for real reports real errors
+        return
+    need = params * 4 * (4 if nets is None else 1)
+    free = free_memory(device)
+    if free is not None and need > 0.8 * free:
+        raise ConfigError(f"The networks of this run have {params / 1e6:,.0f} M parameters and would need about "
+                          f"{need / 2 ** 30:,.1f} GiB, more than the {free / 2 ** 30:,.1f} GiB free on {device.type}; "
+                          f"make the model (hidden_width, depth, base_channels) or the data (image_size) smaller.")
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:

@@ -51,7 +51,7 @@ class SeqGanSettings:
                          max=200000)
     seq_len: int = _f(20, "tokens per sequence", min=1, max=512)
     oracle_samples: int = _f(10000, "training sequences drawn from the oracle", min=1, max=1000000, when=_oracle)
-    oracle_seed: int = _f(0, "seed of the oracle's weights and of its sequences", min=0, when=_oracle)
+    oracle_seed: int = _f(0, "seed of the oracle's weights and of its sequences", min=0, max=2 ** 62, when=_oracle)
     oracle_embed_dim: int = _f(32, "embedding size of the oracle LSTM", min=1, max=4096, when=_oracle)
     oracle_hidden_dim: int = _f(32, "hidden size of the oracle LSTM", min=1, max=4096, when=_oracle)
     embed_dim: int = _f(32, "embedding size of G", min=1, max=4096)

@@ -20,8 +20,10 @@ def make_test_set(config: Config, device="cpu"):
     return make_dataset(config, device=device, train=False)
 
 
-def make_dataset(config: Config, progress=None, warn=None, device="cpu", train=True):
-    """The data set a config names; train=False gives the held-out split of a labelled image set."""
+def make_dataset(config: Config, progress=None, warn=None, device="cpu", train=True, cancel=None):
+    """The data set a config names; train=False gives the held-out split of a labelled image set.
+    cancel: a callable or threading.Event asked between download chunks; once set, a download stops
+    with DownloadError ("... cancelled") and leaves no partial file."""
     d = config.data
     name = d.dataset
     if name == "painter":
@@ -33,10 +35,10 @@ def make_dataset(config: Config, progress=None, warn=None, device="cpu", train=T
     if name == "spiral":
         return synthetic.Spiral(device)
     if name in ("fashion_mnist", "mnist"):
-        images, labels = load_idx_dataset(name, d.path, d.download, progress, train=train)
+        images, labels = load_idx_dataset(name, d.path, d.download, progress, train=train, cancel=cancel)
         classes = FASHION_CLASSES if name == "fashion_mnist" else tuple(str(i) for i in range(10))
     elif name == "cifar10":
-        images, labels = load_cifar10(d.path, d.download, progress, train=train)
+        images, labels = load_cifar10(d.path, d.download, progress, train=train, cancel=cancel)
         classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
     elif name == "folder":
         images = load_folder(d.path, d.image_size, d.channels, progress, warn)

@@ -7,7 +7,9 @@ held in memory (on the training device) and sampled by index.
 from __future__ import annotations
 
 import gzip
+import os
 import tarfile
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.data.download import DownloadError, download, file_md5
+from engine.data.download import CancelFn, DownloadError, download, file_md5
 from engine.paths import cache_dir
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -148,7 +150,8 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(dims)
 
 
-def _find_idx_dir(name: str, explicit: str, allow_download: bool, progress: ProgressFn | None) -> Path:
+def _find_idx_dir(name: str, explicit: str, allow_download: bool, progress: ProgressFn | None,
+                  cancel: CancelFn | None = None) -> Path:
     candidates = []
     if explicit:
         candidates.append(Path(explicit))
@@ -162,12 +165,14 @@ def _find_idx_dir(name: str, explicit: str, allow_download: bool, progress: Prog
     if not allow_download:
         raise DataError(f"{name} is not on disk (looked in {', '.join(str(c) for c in candidates)}); "
                         f"set data.download = true or copy the IDX files there.")
-    fetch_files(name, target, progress)
+    fetch_files(name, target, progress, cancel=cancel)
     return target
 
 
-def fetch_files(name: str, target: Path, progress: ProgressFn | None = None, base: str | None = None) -> None:
-    """Download the files of a data set into target, each verified by checksum."""
+def fetch_files(name: str, target: Path, progress: ProgressFn | None = None, base: str | None = None,
+                cancel: CancelFn | None = None) -> None:
+    """Download the files of a data set into target, each verified by checksum; `cancel` (see
+    engine.data.download.download) stops it between chunks with DownloadError."""
     source = SOURCES[name]
     base = base or source["base"]
     for filename, md5 in source["md5"].items():
@@ -175,12 +180,13 @@ def fetch_files(name: str, target: Path, progress: ProgressFn | None = None, bas
         if dest.is_file() and file_md5(dest) == md5:
             continue
         report = (lambda done, total, f=filename: progress(f"Downloading {f}", done, total)) if progress else None
-        download(base + filename, dest, md5, report)
+        download(base + filename, dest, md5, report, cancel=cancel)
 
 
 def load_idx_dataset(name: str, path: str = "", allow_download: bool = True,
-                     progress: ProgressFn | None = None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    folder = _find_idx_dir(name, path, allow_download, progress)
+                     progress: ProgressFn | None = None, train: bool = True,
+                     cancel: CancelFn | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    folder = _find_idx_dir(name, path, allow_download, progress, cancel)
     images_file, labels_file = (IDX_FILES[0], IDX_FILES[1]) if train else (IDX_FILES[2], IDX_FILES[3])
     images = read_idx(folder / images_file)
     labels = read_idx(folder / labels_file)
@@ -191,14 +197,14 @@ def load_idx_dataset(name: str, path: str = "", allow_download: bool = True,
 
 
 def load_cifar10(path: str = "", allow_download: bool = True, progress: ProgressFn | None = None,
-                 train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                 train: bool = True, cancel: CancelFn | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Read CIFAR-10's binary distribution (never the pickled one)."""
     folder = Path(path) if path else cache_dir() / "cifar10"
     archive = folder / "cifar-10-binary.tar.gz"
     if not archive.is_file():
         if not allow_download:
             raise DataError(f"CIFAR-10 is not on disk ({archive}); set data.download = true or copy it there.")
-        fetch_files("cifar10", folder, progress)
+        fetch_files("cifar10", folder, progress, cancel=cancel)
     wanted = [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
     chunks = {}
     try:
@@ -220,38 +226,100 @@ def load_cifar10(path: str = "", allow_download: bool = True, progress: Progress
     return images, labels
 
 
+MAX_IMAGE_PIXELS = 50_000_000  # a folder image declaring more is skipped before it is decoded
+
+
+def _inside(path: Path, base: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(base)
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+
+
+def _folder_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """The files under root (hidden names left out, linked folders not entered) and the links under it
+    that lead outside it (never followed)."""
+    base = root.resolve()
+    files, outside = [], []
+    for folder, dirs, names in os.walk(root):  # os.walk does not enter linked folders
+        here = Path(folder)
+        for is_file_name, name in [(False, d) for d in dirs] + [(True, n) for n in names]:
+            entry = here / name
+            if name.startswith("."):
+                continue
+            if entry.is_symlink() and not _inside(entry, base):
+                outside.append(entry)
+            elif is_file_name and entry.is_file():
+                files.append(entry)
+    return sorted(files), sorted(outside)
+
+
+def _eight_bit(img):
+    """16- and 32-bit grey (modes I;16*, I, F) scaled to 8-bit L, which convert() would clip to white;
+    other images unchanged."""
+    from PIL import Image
+    if not (img.mode.startswith("I;16") or img.mode in ("I", "F")):
+        return img
+    arr = np.asarray(img).astype(np.float64)
+    low, high = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if img.mode.startswith("I;16") or (img.mode == "I" and low >= 0 and high <= 65535):
+        arr = arr / 257.0
+    elif img.mode == "F" and low >= 0 and high <= 1:
+        arr = arr * 255.0
+    else:  # another range: stretch it to 0 .. 255
+        arr = (arr - low) * (255.0 / (high - low)) if high > low else np.zeros_like(arr)
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+
+
 def load_folder(path: str, size: int, channels: int, progress: ProgressFn | None = None,
                 warn: WarnFn | None = None) -> torch.Tensor:
-    """Every readable image under path, centre-cropped and resized; unreadable files are counted."""
+    """Every readable image under path, centre-cropped and resized; unreadable files, images over
+    MAX_IMAGE_PIXELS (judged from the header, never decoded) and links leading outside the folder are
+    skipped and counted."""
     from PIL import Image, UnidentifiedImageError
 
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"{root} is not a folder; choose a folder that holds images.")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    if not files:
+    files, outside = _folder_files(root)
+    total = len(files) + len(outside)
+    if not total:
         raise DataError(f"{root} is empty; choose a folder that holds images.")
     mode = "L" if channels == 1 else "RGB"
-    arrays, skipped = [], []
-    for i, file in enumerate(files):
-        try:
-            with Image.open(file) as img:
-                img = img.convert(mode)
-                w, h = img.size
-                side = min(w, h)
-                left, top = (w - side) // 2, (h - side) // 2
-                img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
-                arr = np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-            skipped.append(file.name)
-            continue
-        arrays.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
-        if progress and (i % 200 == 0 or i == len(files) - 1):
-            progress(f"Reading images in {root.name}", i + 1, len(files))
+    arrays, unreadable, too_large = [], [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        for i, file in enumerate(files):
+            try:
+                with Image.open(file) as img:
+                    w, h = img.size
+                    if w * h > MAX_IMAGE_PIXELS:
+                        too_large.append(file.name)
+                        continue
+                    img = _eight_bit(img).convert(mode)
+                    side = min(w, h)
+                    left, top = (w - side) // 2, (h - side) // 2
+                    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+                    arr = np.asarray(img, dtype=np.uint8)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                too_large.append(file.name)
+                continue
+            except (UnidentifiedImageError, OSError, ValueError, MemoryError):
+                unreadable.append(file.name)
+                continue
+            arrays.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
+            if progress and (i % 200 == 0 or i == len(files) - 1):
+                progress(f"Reading images in {root.name}", i + 1, len(files))
     if not arrays:
-        raise DataError(f"{root} holds no readable image ({len(files)} files were not images); "
+        raise DataError(f"{root} holds no readable image ({total} files were not images, were over "
+                        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels or linked outside it); "
                         f"choose a folder of PNG or JPEG files.")
+    skipped = unreadable + too_large + [p.name for p in outside]
     if skipped and warn:
+        kinds = [(len(unreadable), "not readable images"),
+                 (len(too_large), f"over {MAX_IMAGE_PIXELS // 1_000_000} megapixels"),
+                 (len(outside), "links leading outside the folder, not followed")]
+        reasons = ", ".join(f"{n} {what}" for n, what in kinds if n)
         shown = ", ".join(skipped[:3]) + (" …" if len(skipped) > 3 else "")
-        warn(f"Skipped {len(skipped)} of {len(files)} files in {root} that are not readable images ({shown}).")
+        warn(f"Skipped {len(skipped)} of {total} files in {root}: {reasons} ({shown}).")
     return torch.from_numpy(np.stack(arrays))

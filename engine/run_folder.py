@@ -1,0 +1,58 @@
+"""The run folder's files as the loop keeps them: checkpoints (written atomically, the newest kept), the
+change log, the logs repaired on resume, and one sentence when the disk refuses a write."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+from engine import events as ev
+from engine.checkpoint import checkpoint_step, repair_jsonl, save_checkpoint
+
+KEEP_CHECKPOINTS = 5
+DISK_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+
+class RunFolder:
+    """Mixed into engine.loop.Trainer (it uses the trainer's run_dir, step, emit and state_dict)."""
+
+    def _repair_logs(self) -> None:
+        """On resume: drop torn lines (a full disk, a kill) and the rows after the checkpoint (training that was
+        lost), so the curves neither break nor step back."""
+        torn = later = 0
+        for name in ("metrics.jsonl", "changes.jsonl"):
+            t, l_ = repair_jsonl(self.run_dir / name, self.step)
+            torn, later = torn + t, later + l_
+        if torn:
+            self.emit(ev.Warning(f"Dropped {torn} unreadable line(s) from the run's logs (a full disk or a kill "
+                                 f"leaves a torn line)."))
+
+    def _log_change(self, entry: dict) -> None:
+        if self.run_dir:
+            with open(self.run_dir / "changes.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt"
+        save_checkpoint(path, self.state_dict())
+        self.last_good_checkpoint = path
+        self._prune_checkpoints()
+        self.emit(ev.Checkpointed(self.step, path))
+        return path
+
+    def _prune_checkpoints(self) -> None:
+        files = sorted((self.run_dir / "checkpoints").glob("step_*.pt"), key=checkpoint_step)  # past 10M steps
+        # the names have 8 digits: sort by the step, not the name
+        for old in files[:-KEEP_CHECKPOINTS]:
+            if old != self.last_good_checkpoint:
+                old.unlink(missing_ok=True)
+
+    def disk_error(self, exc: BaseException) -> str:
+        """One sentence for a write the disk refused (full, too large, read-only), or "" for other errors."""
+        if not isinstance(exc, OSError) or exc.errno not in DISK_ERRORS:
+            return ""
+        where = self.run_dir if self.run_dir is not None else "the run folder"
+        back = f"; resume from {self.last_good_checkpoint}" if self.last_good_checkpoint else ""
+        return (f"Writing to {where} failed at step {self.step}: {exc.strerror or exc} (the disk is full or refuses "
+                f"the file); the files already saved are intact — free some space{back}.")
