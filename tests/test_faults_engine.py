@@ -254,3 +254,18 @@ def test_checkpoints_past_ten_million_steps_are_pruned_oldest_first(tmp_path):
     trainer.save_checkpoint()
     kept = sorted(int(p.stem.split("_")[1]) for p in folder.glob("step_*.pt"))
     assert kept == [9_999_995, 10_000_000, 10_000_005, 10_000_010, 10_000_015]
+
+
+def test_the_worker_ignores_ctrl_c_and_stops_with_a_checkpoint_on_sigterm():
+    """Ctrl-C in the terminal reaches the window's worker too; the window decides (it saves), so the worker
+    survives SIGINT; SIGTERM asks the trainer to stop with a checkpoint."""
+    code = ("import os, queue, signal\n"
+            "from engine.worker import install_stop_signals\n"
+            "q = queue.Queue()\n"
+            "install_stop_signals(q)\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "print(q.get(timeout=5))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Stop(save=True)"

@@ -182,3 +182,31 @@ def test_the_timelapse_streams_one_frame_at_a_time(tmp_path):
             assert tuple(frame[-1, -1]) == colours[step]  # in step order, padded with the corner's colour
             assert tuple(frame[15, 15 + i * 5]) == (255, 255, 255)
             assert gif.info["duration"] == 50
+
+
+def test_sigterm_or_ctrl_c_closes_the_window_saving_the_run(qtbot, tmp_path):
+    """The studio's process gets SIGINT from Ctrl-C in its terminal (and SIGTERM at logout): the window closes
+    as File → Quit does, with a checkpoint of the running training, instead of dying with a traceback."""
+    import os
+    import signal
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+    from studio.app import install_quit_signals
+    from studio.window import MainWindow
+
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    window.select_preset("ring8")
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        install_quit_signals(QApplication.instance(), window)
+        with qtbot.waitSignal(window.bridge.metricsArrived, timeout=60_000):
+            window.start_action.trigger()
+        os.kill(os.getpid(), signal.SIGTERM)
+        qtbot.waitUntil(lambda: not window.isVisible() and not window.bridge.running, timeout=60_000)
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    saved = sorted((window.run_dir / "checkpoints").glob("step_*.pt"))
+    assert saved and int(saved[-1].stem.split("_")[1]) > 0  # the stop saved the steps since the start
