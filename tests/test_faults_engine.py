@@ -269,3 +269,14 @@ def test_the_worker_ignores_ctrl_c_and_stops_with_a_checkpoint_on_sigterm():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Stop(save=True)"
+
+
+def test_an_atomic_write_syncs_the_file_and_its_folder(tmp_path, monkeypatch):
+    """After the rename, the folder is fsynced too, so the new name survives a power cut."""
+    import stat
+    from engine.checkpoint import atomic_write
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real(fd)))
+    atomic_write(tmp_path / "a.txt", lambda handle: handle.write(b"x"))
+    assert synced == [False, True]  # the file's data, then the folder's entry
