@@ -178,7 +178,7 @@ def cmd_train(args) -> int:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
     if reason == "failed":
-        sys.stderr.write(outcome["failed"].traceback)
+        sys.stderr.write(outcome["failed"].traceback)  # empty for a failure the message says all about
         return 1
     if reason == "nan":
         return 1

@@ -166,8 +166,9 @@ class Trainer(NanGuard, RunFolder):
         except Exception as exc:  # the worker must never die silently
             self._finish_quality()
             first = str(exc).splitlines()[0] if str(exc) else ""
-            message = self.disk_error(exc) or f"Training failed at step {self.step}: {type(exc).__name__}: {first}"
-            self.emit(ev.Failed(message.rstrip(": "), traceback.format_exc(), self.step))
+            disk = self.disk_error(exc)
+            message = disk or f"Training failed at step {self.step}: {type(exc).__name__}: {first}"
+            self.emit(ev.Failed(message.rstrip(": "), "" if disk else traceback.format_exc(), self.step))
             return "failed"
 
     @torch.no_grad()
@@ -205,8 +206,8 @@ class Trainer(NanGuard, RunFolder):
         elif isinstance(command, cmd.Step):
             if not self.paused:
                 self.emit(ev.CommandRejected("Step works on a paused run; pause first."))
-            elif command.n < 1:
-                self.emit(ev.CommandRejected(f"Step needs n >= 1, not {command.n}."))
+            elif not isinstance(command.n, int) or isinstance(command.n, bool) or command.n < 1:
+                self.emit(ev.CommandRejected(f"Step needs a whole number n >= 1, not {command.n!r}."))
             else:
                 self.pending_steps = command.n
         elif isinstance(command, cmd.Stop):
@@ -235,6 +236,8 @@ class Trainer(NanGuard, RunFolder):
     def apply_set(self, name: str, value) -> None:
         """A live change between steps: checked like any setting, recorded (step, old, new), marked."""
         try:
+            if not isinstance(name, str):
+                raise ConfigError(f"A setting is named by text (like 'lr_d'), not {name!r}.")
             key = resolve_key(name)
             live = self.config.live_keys()
             if key not in live:

@@ -50,7 +50,11 @@ class RunFolder:
 
     def disk_error(self, exc: BaseException) -> str:
         """One sentence for a write the disk refused (full, too large, read-only), or "" for other errors."""
-        if not isinstance(exc, OSError) or exc.errno not in DISK_ERRORS:
+        seen = set()
+        while exc is not None and not (isinstance(exc, OSError) and exc.errno in DISK_ERRORS) and id(exc) not in seen:
+            seen.add(id(exc))  # torch.save wraps the OSError in a RuntimeError: look down the chain
+            exc = exc.__cause__ or exc.__context__
+        if exc is None or id(exc) in seen:
             return ""
         where = self.run_dir if self.run_dir is not None else "the run folder"
         back = f"; resume from {self.last_good_checkpoint}" if self.last_good_checkpoint else ""

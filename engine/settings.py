@@ -235,7 +235,10 @@ def coerce(key: str, spec: dataclasses.Field, value: Any) -> Any:
     elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            raise bad from None
         if not math.isfinite(value):
             raise bad
     elif kind is str:
@@ -252,7 +255,10 @@ def coerce(key: str, spec: dataclasses.Field, value: Any) -> Any:
             if len(value) != md["size"] or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                   for v in value):
                 raise bad
-            value = [float(v) for v in value]
+            try:
+                value = [float(v) for v in value]
+            except OverflowError:
+                raise bad from None
     items = value if kind is list and md.get("size") else [value]
     for v in items:
         if md.get("choices") is not None and v not in md["choices"]:
