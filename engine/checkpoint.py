@@ -74,32 +74,40 @@ def remove_stale_temps(folder: Path) -> int:
     return removed
 
 
-def repair_jsonl(path: Path, last_step: int | None = None) -> tuple[int, int]:
-    """Rewrite a run's jsonl log keeping only whole JSON objects with an integer step (a full disk or a kill
-    leaves a torn last line), and, with last_step, only rows up to that step (rows after a checkpoint belong
-    to training that was lost). Returns (rows dropped as unreadable, rows dropped as after last_step)."""
+def read_jsonl(path: Path, keep=lambda row: True) -> tuple[list[dict], int]:
+    """The rows of a run's jsonl log that are JSON objects with an integer "step" (and pass `keep`), and how
+    many non-empty lines were skipped as unreadable (a full disk or a kill leaves a torn last line)."""
     import json
+    rows, skipped = [], 0
     path = Path(path)
     if not path.is_file():
-        return 0, 0
-    kept, torn, later = [], 0, 0
+        return rows, 0
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError:
-            torn += 1
+            skipped += 1
             continue
-        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
-            torn += 1
-        elif last_step is not None and row["step"] > last_step:
-            later += 1
+        step = row.get("step") if isinstance(row, dict) else None
+        if isinstance(step, int) and not isinstance(step, bool) and keep(row):
+            rows.append(row)
         else:
-            kept.append(line)
+            skipped += 1
+    return rows, skipped
+
+
+def repair_jsonl(path: Path, last_step: int | None = None) -> tuple[int, int]:
+    """Rewrite a run's jsonl log keeping only its readable rows and, with last_step, only those up to that step
+    (rows after a checkpoint belong to training that was lost). Returns (unreadable rows, rows after)."""
+    import json
+    rows, torn = read_jsonl(path)
+    kept = [row for row in rows if last_step is None or row["step"] <= last_step]
+    later = len(rows) - len(kept)
     if torn or later:
-        data = "".join(line + "\n" for line in kept).encode()
-        atomic_write(path, lambda handle: handle.write(data))
+        data = "".join(json.dumps(row) + "\n" for row in kept).encode()
+        atomic_write(Path(path), lambda handle: handle.write(data))
     return torn, later
 
 

@@ -7,12 +7,11 @@ checkpoint (live changes included), not the start-time config.toml, so Start con
 
 from __future__ import annotations
 
-import json
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.checkpoint import FORMAT, CheckpointError, checkpoint_step, load_checkpoint
+from engine.checkpoint import FORMAT, CheckpointError, checkpoint_step, load_checkpoint, read_jsonl
 from engine.config import Config, ConfigError
 from engine.events import Metrics
 from engine.presets import load_preset
@@ -59,31 +58,6 @@ class SavedRun:
         text = (f"Skipped {total} unreadable line{'s' if total != 1 else ''} of the run's logs ({where}; a full disk "
                 f"or a kill leaves a torn line); everything else was restored.")
         return f"{text} {self.note}" if self.note else text
-
-
-def _is_step(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def read_jsonl(path: Path, keep=lambda row: True) -> tuple[list[dict], int]:
-    """The rows of a jsonl log that are JSON objects with an integer "step" (and pass `keep`), and how many
-    non-empty lines were skipped as unreadable."""
-    rows, skipped = [], 0
-    if not path.is_file():
-        return rows, 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            skipped += 1
-            continue
-        if isinstance(row, dict) and _is_step(row.get("step")) and keep(row):
-            rows.append(row)
-        else:
-            skipped += 1
-    return rows, skipped
 
 
 def _metrics_row(row: dict) -> bool:

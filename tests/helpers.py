@@ -53,3 +53,23 @@ def quick(name, *overrides, fake_dir=None, run_dir=None, **kwargs):
 def generated(trainer, n=2500, seed=123):
     inputs = trainer.algorithm.random_inputs(n, torch.Generator().manual_seed(seed))
     return trainer.generate(inputs_to(inputs, trainer.device)).float().cpu().numpy()
+
+
+class LocalServer:
+    """An HTTP server on 127.0.0.1 in a thread, for download tests (downloads from the web do not work here);
+    a `with` block runs it. Subclasses give the handler."""
+
+    def __init__(self, handler, path: str = "/"):
+        import http.server
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -5,7 +5,6 @@ import hashlib
 import http.server
 import io
 import tarfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from engine.presets import load_preset
 from engine.data import DataError, DownloadError, make_dataset
 from engine.data.download import download
 from engine.data.images import DEBIAN_FASHION_MNIST, fetch_files, load_cifar10, read_idx
-from helpers import Recorder, quick
+from helpers import Recorder, quick, LocalServer
 from engine import events as ev
 
 
@@ -85,23 +84,13 @@ def test_empty_or_imageless_folder_is_a_clear_error(tmp_path):
         make_dataset(config)
 
 
-class Server:
+class Server(LocalServer):
     """A file server on 127.0.0.1 for download tests."""
 
     def __init__(self, folder: Path):
         handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
         handler.log_message = lambda *a: None
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(handler)
 
 
 def test_download_verifies_checksum_and_reports_progress(tmp_path):

@@ -15,6 +15,7 @@ from engine.data import DownloadError
 from engine.data.download import download
 from engine.data.images import MAX_IMAGE_PIXELS, load_folder
 from engine.latent import SEED_MAX, LatentPoint, load_bookmarks, save_bookmarks
+from helpers import LocalServer
 
 
 # -- bookmarks ----------------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def test_links_outside_the_folder_are_not_followed(tmp_path):
 
 # -- downloads -------------------------------------------------------------------------------------------
 
-class SlowServer:
+class SlowServer(LocalServer):
     """Serves `payload` on 127.0.0.1 in small pieces, slowly, so a download can be stopped part-way."""
 
     def __init__(self, payload: bytes, piece: int = 1 << 16, pause: float = 0.02):
@@ -159,18 +160,7 @@ class SlowServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/file.bin"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, "/file.bin")
 
 
 def test_a_download_stops_between_chunks_when_cancelled(tmp_path):
