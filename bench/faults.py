@@ -3,7 +3,8 @@
     python bench/faults.py kill [--kills 50] [--seed 0] [--interval 20] [--keep]
     python bench/faults.py disk [--runs 2] [--keep]
     python bench/faults.py fuzz [--sequences 1000] [--seed 0]
-    python bench/faults.py all  [--kills 50] [--runs 2] [--sequences 1000]
+    python bench/faults.py window [--window-kills 10] [--seed 0] [--interval 20] [--keep]
+    python bench/faults.py all  [--kills 50] [--runs 2] [--sequences 1000] [--window-kills 10]
 
 Each campaign prints one summary line ending in OK or FAIL (with the first reasons) and the script exits
 non-zero when any campaign fails. tests/test_fault_campaigns.py runs each one small.
@@ -26,6 +27,13 @@ fuzz   Hypothesis draws sequences of Pause, Resume, Step(n), Set (valid, out of 
        Paused/Resumed/ParamChanged as the model says, the final config holds exactly the accepted Set values,
        every announced checkpoint is on disk and loads, Stop(save=True) leaves a checkpoint of the last step.
        A few edge probes (huge integers, a non-text key, a fractional Step) run once each beside it.
+window The studio's window (offscreen, a subprocess) trains ring8 in its worker process; at a random moment
+       (seeded) either the worker is SIGKILLed (the window must report it, then it closes cleanly) or the window's
+       process is (the orphaned worker must notice, save a checkpoint and exit), alternately. Each time a new
+       window opens the run folder and continues it; the last one is closed with policy "save". Checks: every
+       process under a killed window is gone within 10 s, every reopen trains in the same folder, every
+       checkpoint loads, no temp file, every jsonl line parses, metrics steps strictly increase, and no kill lost
+       more than one checkpoint interval plus one report interval.
 """
 
 from __future__ import annotations
@@ -834,20 +842,315 @@ def fuzz_campaign(sequences: int = 1000, seed: int = 0, max_commands: int = 40, 
     return Result("fuzz", ok, line, time.perf_counter() - start, {"problems": problems})
 
 
+# -- 4. kill the worker or the window, reopen and continue -------------------------------------------------
+
+WINDOW_DRIVER = r'''"""One studio window (offscreen) for bench/faults.py's window campaign: a new ring8 run, or the run folder in
+argv[2] opened and continued. Prints RUNNING <run folder> <worker pid> <step> once metrics arrive, FAILED
+<message> when the window reports the worker gone (then closes itself), CLOSED at the end; the line `close`
+on stdin closes the window (close policy "save")."""
+import sys
+import threading
+from pathlib import Path
+
+
+def main():
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+    app = QApplication(sys.argv[:1])
+    from engine.config import resolve_key
+    from studio.window import MainWindow
+
+    window = MainWindow(QSettings(sys.argv[1], QSettings.IniFormat))
+    window.close_policy = "save"
+    if sys.argv[2]:
+        if not window.open_run(Path(sys.argv[2])):
+            print("ERROR open_run refused " + sys.argv[2], flush=True)
+            sys.exit(3)
+    else:
+        window.select_preset("ring8")
+        for key, value in (("train.steps", int(sys.argv[3])), ("train.checkpoint_every", int(sys.argv[4])),
+                           ("train.sample_every", int(sys.argv[4])), ("train.report_every", int(sys.argv[5])),
+                           ("train.metrics_every", 0)):
+            window.config.set(resolve_key(key), value)
+    closing = threading.Event()
+    state = {"announced": False, "metrics": False, "closed": False}
+
+    def read_stdin():
+        for line in sys.stdin:
+            if line.strip() == "close":
+                closing.set()
+
+    def close():
+        if not state["closed"]:
+            state["closed"] = True
+            window.close()
+            app.quit()
+
+    def poll():
+        bridge = window.bridge
+        if closing.is_set():
+            close()
+        elif not state["announced"] and state["metrics"] and bridge._process is not None:
+            state["announced"] = True
+            print(f"RUNNING {window.run_dir} {bridge._process.pid} {window.step}", flush=True)
+
+    def failed(event):
+        print("FAILED " + event.message.replace("\n", " "), flush=True)
+        QTimer.singleShot(200, close)
+
+    window.bridge.metricsArrived.connect(lambda metrics: state.update(metrics=True))
+    window.bridge.failed.connect(failed)
+    window.bridge.finished.connect(lambda e: print(f"FINISHED {e.step} {e.reason}", flush=True))
+    threading.Thread(target=read_stdin, daemon=True).start()
+    timer = QTimer()
+    timer.timeout.connect(poll)
+    timer.start(50)
+    window.start_action.trigger()
+    app.exec()
+    print(f"CLOSED {window.step}", flush=True)
+
+
+if __name__ == "__main__":  # the bridge spawns its worker, which imports this file again
+    main()
+'''
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting for a parent to reap it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: trust os.kill
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def wait_gone(pids, timeout: float, since: float | None = None) -> tuple[list[int], float]:
+    """(pids still alive `timeout` s after `since` (perf_counter; default now), seconds the last one took)."""
+    t0 = time.perf_counter() if since is None else since
+    left = [p for p in pids if pid_alive(p)]
+    while left and time.perf_counter() - t0 < timeout:
+        time.sleep(0.05)
+        left = [p for p in left if pid_alive(p)]
+    return left, time.perf_counter() - t0
+
+
+class WindowDriver:
+    """A studio window in a subprocess (WINDOW_DRIVER); its stdout lines are read on a thread."""
+
+    def __init__(self, script: Path, settings: Path, env: dict, log: Path, run: Path | None = None,
+                 new_run: tuple = (0, 0, 0)):
+        argv = [sys.executable, str(script), str(settings), str(run or ""), *map(str, new_run)]
+        self.log = open(log, "a", encoding="utf-8")
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     errors="replace")
+        self.lines: list[str] = []
+        self.running = threading.Event()
+        self.failed = threading.Event()
+        self.run_dir: Path | None = None
+        self.worker: int | None = None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            if line.startswith("RUNNING "):
+                folder, pid, _step = line[len("RUNNING "):].rsplit(" ", 2)
+                self.run_dir, self.worker = Path(folder), int(pid)
+                self.running.set()
+            elif line.startswith("FAILED "):
+                self.failed.set()
+
+    def tail(self, n: int = 4) -> str:
+        self.reader.join(timeout=5)
+        return " | ".join(self.lines[-n:])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.write("close\n")
+            self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.reader.join(timeout=5)
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        self.log.close()
+
+
+def wait_until(event: threading.Event, proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait for `event`; False at the timeout, or soon after `proc` ends without setting it."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if event.wait(0.1):
+            return True
+        if proc.poll() is not None:
+            return event.wait(1.0)  # its last lines may still be on the way
+    return False
+
+
+def window_campaign(kills: int = 10, seed: int = 0, interval: int = 20, report_every: int = 5,
+                    workdir: Path | None = None, keep: bool = False, start_timeout: float = 180.0,
+                    log=None) -> Result:
+    from engine.checkpoint import CheckpointError, load_checkpoint
+
+    start = time.perf_counter()
+    rng = random.Random(seed)
+    problems: list[str] = []
+    lost: list[int] = []
+    exits: list[float] = []  # seconds the killed window's processes took to go
+    done = {"worker": 0, "window": 0}
+    reopens = orphans = 0
+    run: Path | None = None
+    found = None
+    with workspace(workdir, "gan-faults-window-", keep) as (folder, state):
+        env = child_env(folder)
+        env["QT_QPA_PLATFORM"] = "offscreen"
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+        script = folder / "window_driver.py"
+        script.write_text(WINDOW_DRIVER, encoding="utf-8")
+        settings, driver_log = folder / "studio.ini", folder / "drivers.log"
+        driver = WindowDriver(script, settings, env, driver_log, new_run=(BIG, interval, report_every))
+        for i in range(kills + 1):
+            if not wait_until(driver.running, driver.proc, start_timeout):
+                problems.append(f"window {i} never showed training (rc {driver.proc.poll()}): {driver.tail()}")
+                break
+            if run is None:
+                run = driver.run_dir
+            elif driver.run_dir != run:
+                problems.append(f"reopen {i} trains in {driver.run_dir}, not in the opened run {run}")
+                break
+            if i == kills:
+                break  # the last window is closed, not killed
+            time.sleep(rng.uniform(0.3, 2.0))
+            if driver.proc.poll() is not None:
+                problems.append(f"window {i} ended by itself (rc {driver.proc.returncode}): {driver.tail()}")
+                break
+            kind = ("worker", "window")[i % 2]
+            family = descendants(driver.proc.pid) or [driver.worker]  # the worker and multiprocessing's helpers
+            if kind == "worker":
+                os.kill(driver.worker, signal.SIGKILL)
+                if not wait_until(driver.failed, driver.proc, 15.0):
+                    problems.append(f"kill {i + 1}: the window did not report that its worker ended: {driver.tail()}")
+                try:
+                    rc = driver.proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    rc = None
+                if rc != 0:
+                    problems.append(f"kill {i + 1}: the window did not close cleanly after its worker was killed "
+                                    f"(rc {rc}): {driver.tail()}")
+            killed_at = time.perf_counter()
+            if driver.proc.poll() is None:  # kind "window": the orphaned worker must save and exit by itself
+                os.kill(driver.proc.pid, signal.SIGKILL)
+                driver.proc.wait()
+            done[kind] += 1
+            left, took = wait_gone(family, 10.0, since=killed_at)
+            if kind == "window":
+                exits.append(took)
+            driver.kill()  # after the wait: its reader sees the end of stdout only once the worker (which shares it) ends
+            if left:
+                orphans += len(left)
+                problems.append(f"kill {i + 1} ({kind}): processes {left} still alive 10 s after the window went")
+                for pid in left:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+            reached = last_metrics_step(run) or 0
+            newest = checkpoints(run)
+            if not newest:
+                problems.append(f"kill {i + 1}: no checkpoint to reopen from")
+                break
+            try:
+                resumed_from = load_checkpoint(newest[-1])["step"]
+            except CheckpointError as exc:
+                problems.append(f"kill {i + 1}: the newest checkpoint does not load: {exc}")
+                break
+            lost.append(max(0, reached - resumed_from))
+            if log:
+                log(f"kill {i + 1} ({kind}): reached {reached}, reopen at {resumed_from} (lost {lost[-1]}), "
+                    f"processes gone in {took:.1f} s")
+            driver = WindowDriver(script, settings, env, driver_log, run=run)
+            reopens += 1
+        if not problems:  # the last window closes with policy "save": a checkpoint of its last step, no orphan
+            family = descendants(driver.proc.pid)
+            driver.close()
+            try:
+                rc = driver.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                rc = None
+            if rc != 0 or not driver.tail(1).startswith("CLOSED"):
+                problems.append(f"the last window did not close cleanly (rc {rc}): {driver.tail()}")
+            left, _ = wait_gone(family, 10.0)
+            if left:
+                orphans += len(left)
+                problems.append(f"processes {left} still alive 10 s after the last window closed")
+            newest = checkpoints(run)
+            if newest and load_checkpoint(newest[-1])["step"] < (last_metrics_step(run) or 0):
+                problems.append(f"closing with policy 'save' left no checkpoint of the last reported step "
+                                f"({newest[-1].name}, metrics reach {last_metrics_step(run)})")
+        driver.kill()
+        if run is not None:
+            found = inspect_run(run)
+            problems += describe(found)
+        worst = max(lost, default=0)
+        if worst > interval + report_every:
+            problems.append(f"a kill lost {worst} steps (more than checkpoint interval {interval} + report "
+                            f"interval {report_every}); lost per kill: {lost}")
+        state["failed"] = bool(problems)
+        where = f" (files kept in {folder})" if (problems or keep) and workdir is None else ""
+    ok = not problems
+    found = found or {"corrupt": [], "checkpoints": 0, "temps": [], "rows": 0}
+    line = (f"window kills: {done['worker'] + done['window']} kills ({done['worker']} worker, {done['window']} "
+            f"window), {reopens} reopens, max steps lost {worst} (interval {interval}, report {report_every}), "
+            f"orphans left {orphans} (slowest orphan exit {max(exits, default=0):.1f} s), corrupt files "
+            f"{len(found['corrupt'])} of {found['checkpoints']} checkpoints, {len(found['temps'])} temp files, "
+            f"metrics rows {found['rows']} with no duplicate step: "
+            + ("OK" if ok else "FAIL: " + "; ".join(problems)) + where)
+    return Result("window", ok, line, time.perf_counter() - start,
+                  {"lost": lost, "kills": done, "reopens": reopens, "orphans": orphans, "found": found})
+
+
 # -- command line -----------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("campaign", choices=("kill", "disk", "fuzz", "all"))
+    parser.add_argument("campaign", choices=("kill", "disk", "fuzz", "window", "all"))
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--interval", type=int, default=20, help="checkpoint_every of the killed run")
     parser.add_argument("--runs", type=int, default=2, help="full-disk runs (checkpoint write, then log append)")
     parser.add_argument("--sequences", type=int, default=1000)
+    parser.add_argument("--window-kills", type=int, default=10, help="kills of the window campaign (worker, window)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the run folders (kept anyway on failure)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    chosen = ("kill", "disk", "fuzz") if args.campaign == "all" else (args.campaign,)
+    chosen = ("kill", "disk", "fuzz", "window") if args.campaign == "all" else (args.campaign,)
     log = (lambda text: print(text, file=sys.stderr, flush=True)) if args.verbose else None
     results = []
     for name in chosen:
@@ -855,6 +1158,8 @@ def main(argv: list[str] | None = None) -> int:
             result = kill_campaign(args.kills, args.seed, args.interval, keep=args.keep, log=log)
         elif name == "disk":
             result = disk_campaign(args.runs, keep=args.keep)
+        elif name == "window":
+            result = window_campaign(args.window_kills, args.seed, args.interval, keep=args.keep, log=log)
         else:
             result = fuzz_campaign(args.sequences, args.seed)
         print(result.line + (f"  [{result.seconds:.0f} s]" if args.campaign == "all" else ""), flush=True)

@@ -1,7 +1,10 @@
-"""The fault campaigns of bench/faults.py, each run small: kill -9 and resume, a full disk, fuzzed live commands.
+"""The fault campaigns of bench/faults.py, each run small: kill -9 and resume, a full disk, fuzzed live commands,
+killing the studio window or its worker and reopening the run.
 `python bench/faults.py all` runs them at full size (50 kills, 1000 command sequences)."""
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
@@ -31,3 +34,11 @@ def test_edge_values_in_live_commands_are_refused_not_fatal(tmp_path):
     dataset = algorithms.get(config.algorithm).make_data(config)
     problems, notes = faults.probe_edges(config, tmp_path, dataset)
     assert not problems, "; ".join(problems)
+
+
+def test_killing_the_worker_or_the_window_then_reopening_loses_little_and_leaves_no_orphan(tmp_path):
+    pytest.importorskip("PySide6")
+    result = faults.window_campaign(kills=2, seed=1, workdir=tmp_path)  # one worker kill, one window kill
+    assert result.ok, result.line
+    assert result.details["kills"] == {"worker": 1, "window": 1} and result.details["reopens"] == 2
+    assert result.details["orphans"] == 0
