@@ -194,7 +194,7 @@ def check_fits(family, config, dataset, device: torch.device, nets=None) -> None
     if free is not None and need > 0.8 * free:
         raise ConfigError(f"The networks of this run have {params / 1e6:,.0f} M parameters and would need about "
                           f"{need / 2 ** 30:,.1f} GiB, more than the {free / 2 ** 30:,.1f} GiB free on {device.type}; "
-                          f"make the model (hidden_width, depth, base_channels) or the data (image_size) smaller.")
+                          f"choose smaller networks (widths, depth, channels, vocabulary) or smaller data.")
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:

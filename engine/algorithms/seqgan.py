@@ -106,7 +106,8 @@ class SeqGanAlgorithm(Algorithm):
         self.round_pos = 0  # where the adversarial round is: G steps first, then D steps
         self.pending = None  # the policy-gradient batch being rolled out
         self.latest: dict = {}  # the newest value of every quantity (each step computes some of them)
-        self.eval_rng = torch.Generator(device=device).manual_seed(config.train.seed + 11)
+        rng_device = device if torch.device(device).type != "meta" else "cpu"  # meta: the memory estimate
+        self.eval_rng = torch.Generator(device=rng_device).manual_seed(config.train.seed + 11)
 
     # -- what the config, the studio and the CLI know -------------------------------------------------
     @classmethod
