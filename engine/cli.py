@@ -273,7 +273,34 @@ def launch_studio() -> int:
         sys.stderr.write(f"The studio window needs PySide6 and pyqtgraph ({exc}); install them with "
                          f"`make run`, or train headless with `gan-studio train PRESET`.\n")
         return 2
+    problem = qt_platform_problem()
+    if problem:
+        sys.stderr.write(problem + "\n")
+        return 2
     return app.main()
+
+
+QT_PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0"
+
+
+def qt_platform_problem() -> str:
+    """Qt ends the process (abort, no exception) when its platform plugin cannot load: try it in a child
+    process first, and turn a failure into one sentence. "" when the window can open."""
+    import subprocess
+    code = "import sys\nfrom PySide6.QtGui import QGuiApplication\nQGuiApplication(sys.argv[:1])\n"
+    try:
+        probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""  # cannot tell: let the window try
+    if probe.returncode == 0:
+        return ""
+    said = probe.stderr
+    if "could not connect to display" in said:
+        display = os.environ.get("DISPLAY", "")
+        return (f"No display answered at DISPLAY={display!r}, so the studio window cannot open; start it from a "
+                f"desktop session, or train headless with `gan-studio train ring8` (see `gan-studio --help`).")
+    return (f"Qt's window plugin could not load, so the studio window cannot open; install its libraries "
+            f"(sudo apt-get install {QT_PACKAGES}) or train headless with `gan-studio train ring8`.")
 
 
 def build_parser() -> argparse.ArgumentParser:

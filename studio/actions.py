@@ -16,10 +16,11 @@ ACTIONS = (
     ("export", "Export…", "Ctrl+E", "export_dialog", "Export samples or curves"),
     ("rollback", "Roll back", "Ctrl+Z", "roll_back", "Restore the last good checkpoint of the paused run"),
     ("dark", "Dark theme", "", "apply_theme", "Switch between light and dark"),
+    ("about", "About GAN Studio", "", "show_about", "Versions of GAN Studio, PyTorch, Qt and Python"),
 )
 TOOLBAR = (("start", "pause", "step", "stop", "fork"), ("save", "open", "export"))
 MENUS = (("&File", ("open", "save", "export")), ("&Run", ("start", "pause", "step", "stop", "fork", "rollback")),
-         ("&View", ("dark",)))
+         ("&View", ("dark",)), ("&Help", ("about",)))
 
 
 def install_actions(window) -> dict[str, QAction]:

@@ -22,7 +22,7 @@ from studio.actions import install_actions, update_actions
 from studio.bridge import EngineBridge
 from studio.browser import PresetBrowser
 from studio.curves import CurvesPanel
-from studio.dialogs import ask_to_save, message_box
+from studio.dialogs import about_text, app_icon, ask_to_save, message_box
 from studio.explorer_dock import ExplorerDock
 from studio.export import Exporter
 from studio.form import ConfigForm
@@ -39,6 +39,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
         self.setWindowTitle("GAN Studio")
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("GAN Studio", "gan-studio")
         self.bridge = EngineBridge(self)
@@ -352,6 +353,9 @@ class MainWindow(QMainWindow):
     def _show_box(self, icon, text: str, details: str = "", buttons=()):
         self.last_message_box = message_box(self, icon, text, details, buttons)
         self.last_message_box.open()
+
+    def show_about(self):
+        self._show_box(QMessageBox.Information, about_text())
 
     def show_error(self, text: str, details: str = ""):
         self._show_box(QMessageBox.Warning, text, details)

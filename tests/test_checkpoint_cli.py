@@ -122,3 +122,16 @@ def test_catalog_checkpoints_sample_from_the_cli(name, tmp_path, fake_fashion):
     assert main(["sample", str(checkpoint), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
     with Image.open(tmp_path / "grid.png") as img:
         assert img.size == (2 * 30 + 2, 2 * 30 + 2)
+
+
+@pytest.mark.parametrize("platform, said", [("nosuchplugin", ("apt-get install libxcb-cursor0",)),
+                                            ("xcb", ("No display answered at DISPLAY=':99'",
+                                                     "apt-get install libxcb-cursor0"))])
+def test_a_window_that_cannot_open_says_why_in_one_sentence(monkeypatch, capsys, platform, said):
+    """Qt aborts the process when its platform plugin cannot load; the studio finds out first, in a child."""
+    pytest.importorskip("PySide6")
+    monkeypatch.setenv("DISPLAY", ":99")  # no X server answers there
+    monkeypatch.setenv("QT_QPA_PLATFORM", platform)
+    assert main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert any(s in err for s in said) and "gan-studio train" in err and len(err.splitlines()) == 1

@@ -210,3 +210,15 @@ def test_sigterm_or_ctrl_c_closes_the_window_saving_the_run(qtbot, tmp_path):
         signal.signal(signal.SIGTERM, previous[1])
     saved = sorted((window.run_dir / "checkpoints").glob("step_*.pt"))
     assert saved and int(saved[-1].stem.split("_")[1]) > 0  # the stop saved the steps since the start
+
+
+def test_the_window_has_an_icon_and_an_about_box_with_the_versions(qtbot, tmp_path):
+    import PySide6
+    import torch
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(window)
+    assert not window.windowIcon().isNull()
+    window.about_action.trigger()
+    text = window.last_message_box.text()
+    assert f"PyTorch {torch.__version__}" in text and f"PySide6 {PySide6.__version__}" in text
+    assert text.startswith("GAN Studio ") and "Python 3." in text
