@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--n", type=int, default=2500, help="generated samples to measure")
     evaluate.add_argument("--device", help="cpu (default), cuda or mps")
-    evaluator = verbs.add_parser("evaluator", help="train the Fashion-MNIST evaluator shipped in resources/")
+    evaluator = verbs.add_parser("evaluator", help="train the Fashion-MNIST evaluator shipped in engine/resources/")
     evaluator.add_argument("--epochs", type=int, default=3)
     verbs.add_parser("presets", help="list the presets")
     return parser

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config, ConfigError
+from engine.resources import resource_path
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+PRESET_DIR = resource_path("presets")  # inside the package, so installed wheels have them
 
 
 def user_preset_dir() -> Path:

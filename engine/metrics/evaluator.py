@@ -1,8 +1,8 @@
 """A small Fashion-MNIST classifier whose penultimate layer is the feature space for image metrics.
 
 Trained by `gan-studio evaluator` (or `make evaluator`); its weights ship in
-resources/evaluator_fashion_mnist.pt with a SHA-256 and the test accuracy beside them in
-resources/evaluator_fashion_mnist.json. This is NOT Inception: numbers measured with it are
+engine/resources/evaluator_fashion_mnist.pt with a SHA-256 and the test accuracy beside them in
+engine/resources/evaluator_fashion_mnist.json. This is NOT Inception: numbers measured with it are
 comparable across GAN Studio runs, not with published FID.
 """
 
@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import torch
+from engine.resources import resource_path
 from torch import nn
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources"
+RESOURCES = resource_path()  # engine/resources: shipped inside the package
 WEIGHTS = RESOURCES / "evaluator_fashion_mnist.pt"
 CARD = RESOURCES / "evaluator_fashion_mnist.json"
 FEATURES = 128
