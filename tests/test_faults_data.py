@@ -140,10 +140,14 @@ def test_links_outside_the_folder_are_not_followed(tmp_path):
 
 # -- downloads -------------------------------------------------------------------------------------------
 
-class SlowServer(LocalServer):
-    """Serves `payload` on 127.0.0.1 in small pieces, slowly, so a download can be stopped part-way."""
+class ChunkServer(LocalServer):
+    """Serves `payload` on 127.0.0.1 in pieces; with a `gate` (a semaphore) each piece waits for a release, so
+    a test decides how far a download gets. `sent` counts the pieces written."""
 
-    def __init__(self, payload: bytes, piece: int = 1 << 16, pause: float = 0.02):
+    def __init__(self, payload: bytes, piece: int = 1 << 16, gate: threading.Semaphore | None = None):
+        server = self
+        self.sent = 0
+
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 self.send_response(200)
@@ -151,9 +155,11 @@ class SlowServer(LocalServer):
                 self.end_headers()
                 try:
                     for start in range(0, len(payload), piece):
+                        if gate is not None and not gate.acquire(timeout=30):
+                            return  # nobody asked for more: give up, the client sees a broken download
                         self.wfile.write(payload[start:start + piece])
                         self.wfile.flush()
-                        time.sleep(pause)
+                        server.sent += 1
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -164,7 +170,10 @@ class SlowServer(LocalServer):
 
 
 def test_a_download_stops_between_chunks_when_cancelled(tmp_path):
-    payload = os.urandom(200 * (1 << 16))  # 200 chunks at 20 ms each: 4 s if it ran to the end
+    """The server hands out one 64 KiB piece per progress report; after the third the user presses Stop: the
+    download ends there (not after all 200 pieces) and leaves no file behind."""
+    payload = os.urandom(200 * (1 << 16))
+    gate = threading.Semaphore(1)
     stop = threading.Event()
     seen = []
 
@@ -172,18 +181,26 @@ def test_a_download_stops_between_chunks_when_cancelled(tmp_path):
         seen.append(done)
         if len(seen) == 3:
             stop.set()
+        else:
+            gate.release()  # the next piece
 
     dest = tmp_path / "cache" / "file.bin"
-    with SlowServer(payload) as server:
-        started = time.monotonic()
+    with ChunkServer(payload, gate=gate) as server:
         with pytest.raises(DownloadError, match="cancelled"):
             download(server.url, dest, None, progress, cancel=stop)
-        assert time.monotonic() - started < 2.0 and len(seen) == 3
+        assert len(seen) == 3 and server.sent == 3
         assert not dest.exists() and not list(dest.parent.glob("*.part"))
-        calls = []
-        with pytest.raises(DownloadError, match="cancelled"):  # a plain callable works too
-            download(server.url, dest, None, cancel=lambda: calls.append(1) or len(calls) > 2)
-        assert not list(dest.parent.glob("*.part"))
+        gate.release(400)  # the handler still waiting for a release finishes on the closed connection
+    calls = []
+
+    def cancel():  # a plain callable works too: true on its third call
+        calls.append(1)
+        return len(calls) > 2
+
+    with ChunkServer(payload) as server:
+        with pytest.raises(DownloadError, match="cancelled"):
+            download(server.url, dest, None, cancel=cancel)
+    assert len(calls) == 3 and not list(dest.parent.glob("*.part"))
 
 
 def test_stale_part_files_of_the_same_file_are_cleared(tmp_path):
@@ -201,7 +218,7 @@ def test_stale_part_files_of_the_same_file_are_cleared(tmp_path):
         os.utime(path, (time.time() - 3600, time.time() - 3600))
     fresh = cache / "file.bin.live.part"  # another process's download, still being written
     fresh.write_bytes(b"in progress")
-    with SlowServer(payload, pause=0.0) as server:
+    with ChunkServer(payload) as server:
         download(server.url, cache / "file.bin", None)
     assert (cache / "file.bin").read_bytes() == payload
     assert not any(p.exists() for p in stale)
