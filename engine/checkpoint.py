@@ -12,6 +12,7 @@ torch.load(weights_only=True): nothing in a checkpoint can run code.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import tempfile
@@ -77,7 +78,6 @@ def remove_stale_temps(folder: Path) -> int:
 def read_jsonl(path: Path, keep=lambda row: True) -> tuple[list[dict], int]:
     """The rows of a run's jsonl log that are JSON objects with an integer "step" (and pass `keep`), and how
     many non-empty lines were skipped as unreadable (a full disk or a kill leaves a torn last line)."""
-    import json
     rows, skipped = [], 0
     path = Path(path)
     if not path.is_file():
@@ -101,7 +101,6 @@ def read_jsonl(path: Path, keep=lambda row: True) -> tuple[list[dict], int]:
 def repair_jsonl(path: Path, last_step: int | None = None) -> tuple[int, int]:
     """Rewrite a run's jsonl log keeping only its readable rows and, with last_step, only those up to that step
     (rows after a checkpoint belong to training that was lost). Returns (unreadable rows, rows after)."""
-    import json
     rows, torn = read_jsonl(path)
     kept = [row for row in rows if last_step is None or row["step"] <= last_step]
     later = len(rows) - len(kept)
@@ -195,6 +194,11 @@ def check_data_matches(data: dict, dataset) -> None:
         if name in data and data[name] != value:
             raise CheckpointError(f"The checkpoint was trained on other data: its {name} differs from this data's; "
                                   f"use the data (file and settings) it was trained on.")
+
+
+def by_step(files) -> list[Path]:
+    """step_*.pt / step_*.png files in step order (names sort wrongly once a step has more than 7 digits)."""
+    return sorted(files, key=lambda p: (checkpoint_step(p), p.name))
 
 
 def checkpoint_step(path: Path) -> int:

@@ -126,10 +126,9 @@ def cmd_train(args) -> int:
         state = load_checkpoint(args.resume)
         config = Config.from_dict(state["config"])
         apply_overrides(config, args.set or [])
-        run_dir = Path(args.out) if args.out else resume_run_dir(args.resume)
-        if run_dir is None:  # a checkpoint from elsewhere (~/Downloads/x.pt): never write beside it
-            run_dir = default_run_dir(config)
-        elif args.out and resume_run_dir(args.resume) != run_dir.resolve():
+        own = resume_run_dir(args.resume)  # None for a checkpoint from elsewhere (~/Downloads/x.pt)
+        run_dir = Path(args.out) if args.out else own or default_run_dir(config)  # never write beside a stray one
+        if args.out and own != run_dir.resolve():
             check_new_run_dir(run_dir)
     else:
         if not args.preset:

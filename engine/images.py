@@ -85,19 +85,21 @@ def save_png(path: Path, picture: np.ndarray) -> Path:
     return atomic_write(Path(path), lambda handle: handle.write(data))
 
 
+def pad_to(picture: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An H x W x 3 picture grown to height x width with its top-left corner's colour (as it is, if it fits)."""
+    if picture.shape[:2] == (height, width):
+        return picture
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = picture[0, 0]
+    canvas[:picture.shape[0], :picture.shape[1]] = picture
+    return canvas
+
+
 def save_gif(path: Path, pictures: list[np.ndarray], frame_ms: int) -> Path:
     """An animated GIF of H x W x 3 uint8 pictures, looping, written atomically. Pictures of different sizes
     (text previews wrap to more or fewer lines) are padded to the largest with their corner's colour."""
     height = max(p.shape[0] for p in pictures)
     width = max(p.shape[1] for p in pictures)
-    padded = []
-    for picture in pictures:
-        if picture.shape[:2] != (height, width):
-            canvas = np.empty((height, width, 3), np.uint8)
-            canvas[:] = picture[0, 0]
-            canvas[:picture.shape[0], :picture.shape[1]] = picture
-            picture = canvas
-        padded.append(picture)
-    frames = [Image.fromarray(picture).quantize(colors=255) for picture in padded]
+    frames = [Image.fromarray(pad_to(picture, height, width)).quantize(colors=255) for picture in pictures]
     return atomic_write(Path(path), lambda handle: frames[0].save(
         handle, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0))

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from engine.device import inputs_to
 from engine.images import make_grid, to_uint8_images
+from engine.paths import unused_path
 from engine.models import draw_noise
 from engine.settings import ConfigError
 
@@ -161,7 +162,7 @@ class LatentPoint:
 
     @classmethod
     def from_dict(cls, data: dict) -> "LatentPoint":
-        """A bookmark read back; ValueError for one that is not valid (a seed outside 0 .. SEED_MAX,
+        """A bookmark read back; ValueError for one that is not valid (a seed outside 0 .. EXPLORER_SEED_MAX,
         codes that are not finite numbers, a label that is not a whole number)."""
         if not isinstance(data, dict):
             raise ValueError(f"a bookmark is a JSON object, not {type(data).__name__}")
@@ -177,18 +178,18 @@ class LatentPoint:
                    None if label is None else _whole(label, "label"), str(name))
 
 
-SEED_MAX = 2 ** 31 - 1  # the explorer's seed box; torch.Generator.manual_seed itself takes 0 .. 2**64 - 1
+EXPLORER_SEED_MAX = 2 ** 31 - 1  # the explorer's seed box; torch.Generator.manual_seed itself takes 0 .. 2**64 - 1
 
 
 def _whole(value, what: str) -> int:
-    """A whole number in 0 .. SEED_MAX (an int, an integral float or its text), else ValueError."""
+    """A whole number in 0 .. EXPLORER_SEED_MAX (an int, an integral float or its text), else ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"{what} {value!r} is not a whole number")
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
         raise ValueError(f"{what} {value!r} is not a whole number")
     number = int(value)
-    if not 0 <= number <= SEED_MAX:
-        raise ValueError(f"{what} {number} is outside 0 .. {SEED_MAX}")
+    if not 0 <= number <= EXPLORER_SEED_MAX:
+        raise ValueError(f"{what} {number} is outside 0 .. {EXPLORER_SEED_MAX}")
     return number
 
 
@@ -289,11 +290,7 @@ def _read_bookmarks(path: Path) -> tuple[list[LatentPoint], int]:
 
 def _move_aside(path: Path) -> Path:
     """Rename path to path.corrupt-<time> (never over another file); BookmarksError if it cannot be."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup, n = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
-    while backup.exists():
-        n += 1
-        backup = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    backup = unused_path(path.parent, f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         os.rename(path, backup)
     except OSError as exc:
@@ -333,7 +330,7 @@ def load_bookmarks(run_dir: Path, warn: Callable[[str], None] | None = None) -> 
             tell(f"Skipped {bad} bookmarks in {path} that are not valid, and the file could not be "
                  f"rewritten ({getattr(exc, 'strerror', None) or exc}).")
             return points
-        tell(f"Skipped {bad} bookmarks in {path} that are not valid (a seed outside 0 to {SEED_MAX} or "
+        tell(f"Skipped {bad} bookmarks in {path} that are not valid (a seed outside 0 to {EXPLORER_SEED_MAX} or "
              f"codes that are not numbers); the original file was kept as {backup.name}.")
     return points
 

@@ -35,8 +35,12 @@ def new_run_dir(root: Path, name: str, suffix: str = "") -> Path:
     import re
     import time
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "run"
-    base = f"{safe}{suffix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder, n = Path(root) / base, 2
-    while folder.exists():
-        folder, n = Path(root) / f"{base}-{n}", n + 1
-    return folder
+    return unused_path(Path(root), f"{safe}{suffix}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def unused_path(folder: Path, name: str) -> Path:
+    """folder/name, or folder/name-2, -3, ... when that is taken (two things saved within the same second)."""
+    path, n = folder / name, 2
+    while path.exists():
+        path, n = folder / f"{name}-{n}", n + 1
+    return path

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from engine import events as ev
-from engine.checkpoint import checkpoint_step, repair_jsonl, save_checkpoint
+from engine.checkpoint import by_step, repair_jsonl, save_checkpoint
 
 KEEP_CHECKPOINTS = 5
 DISK_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO)
@@ -42,9 +42,7 @@ class RunFolder:
         return path
 
     def _prune_checkpoints(self) -> None:
-        files = sorted((self.run_dir / "checkpoints").glob("step_*.pt"), key=checkpoint_step)  # past 10M steps
-        # the names have 8 digits: sort by the step, not the name
-        for old in files[:-KEEP_CHECKPOINTS]:
+        for old in by_step((self.run_dir / "checkpoints").glob("step_*.pt"))[:-KEEP_CHECKPOINTS]:
             if old != self.last_good_checkpoint:
                 old.unlink(missing_ok=True)
 

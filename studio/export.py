@@ -14,7 +14,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QRadioButton,
                                QSpinBox, QVBoxLayout)
 
-from studio.runs import by_step, latest_checkpoint
+from engine.checkpoint import by_step
+from studio.runs import latest_checkpoint
 
 EXPORT_KINDS = (
     ("grid", "Sample grid (PNG)"),
@@ -58,14 +59,11 @@ def padded_frame(path: Path, width: int, height: int):
     """One snapshot decoded, padded to width x height with its corner's colour, and reduced to 255 colours."""
     from PIL import Image
 
+    from engine.images import pad_to
+
     with Image.open(path) as img:
         picture = np.asarray(img.convert("RGB"))
-    if picture.shape[:2] != (height, width):
-        canvas = np.empty((height, width, 3), np.uint8)
-        canvas[:] = picture[0, 0]
-        canvas[:picture.shape[0], :picture.shape[1]] = picture
-        picture = canvas
-    return Image.fromarray(picture).quantize(colors=255)
+    return Image.fromarray(pad_to(picture, height, width)).quantize(colors=255)
 
 
 def gif_header(width: int, height: int, loop: int = 0) -> bytes:

@@ -11,7 +11,7 @@ import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.checkpoint import FORMAT, CheckpointError, checkpoint_step, load_checkpoint, read_jsonl
+from engine.checkpoint import FORMAT, CheckpointError, by_step, checkpoint_step, load_checkpoint, read_jsonl
 from engine.config import Config, ConfigError
 from engine.events import Metrics
 from engine.presets import load_preset
@@ -26,11 +26,6 @@ def marker_text(name: str, old, new) -> str:
         return str(new)
     show = lambda v: f"{v:g}" if isinstance(v, float) else v
     return f"{name} {show(old)}→{show(new)}"
-
-
-def by_step(files) -> list[Path]:
-    """step_*.png / step_*.pt files in step order (names sort wrongly once a step has more than 7 digits)."""
-    return sorted(files, key=lambda p: (checkpoint_step(p), p.name))
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -104,6 +99,6 @@ def read_run(path: Path) -> SavedRun:
     run.metrics = [Metrics(r.pop("step"), r, r.pop("group", "train")) for r in rows]
     changes, run.skipped["changes.jsonl"] = read_jsonl(run_dir / "changes.jsonl", _change_row)
     run.markers = [(c["step"], marker_text(c["name"], c["old"], c["new"])) for c in changes]
-    pngs = by_step((run_dir / "samples").glob("step_*.png"))
-    run.snapshots = [(checkpoint_step(png), png) for png in pngs if checkpoint_step(png) >= 0]
+    snapshots = ((checkpoint_step(png), png) for png in by_step((run_dir / "samples").glob("step_*.png")))
+    run.snapshots = [(step, png) for step, png in snapshots if step >= 0]
     return run

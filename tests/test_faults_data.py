@@ -14,7 +14,7 @@ from PIL import Image, ImageFile
 from engine.data import DownloadError
 from engine.data.download import download
 from engine.data.images import MAX_IMAGE_PIXELS, load_folder
-from engine.latent import SEED_MAX, LatentPoint, load_bookmarks, save_bookmarks
+from engine.latent import EXPLORER_SEED_MAX, LatentPoint, load_bookmarks, save_bookmarks
 from helpers import LocalServer
 
 
@@ -52,7 +52,7 @@ def test_bad_bookmark_entries_are_skipped_and_the_rest_load(tmp_path):
             ' {"seed": 4, "categorical": {"0": 1e400}, "name": "inf category"},'
             ' {"seed": 4, "label": "x", "name": "bad label"}, "not an object", [1, 2],'
             ' {"seed": 5, "continuous": {"1": 0.5}, "categorical": {"0": 2}, "label": 1, "name": "good"},'
-            ' {"seed": %d, "name": "largest"}, {"seed": %s, "name": "long"}]') % (10 ** 30, SEED_MAX, "9" * 5000)
+            ' {"seed": %d, "name": "largest"}, {"seed": %s, "name": "long"}]') % (10 ** 30, EXPLORER_SEED_MAX, "9" * 5000)
     (tmp_path / "bookmarks.json").write_text(text, encoding="utf-8")
     told = []
     points = load_bookmarks(tmp_path, warn=told.append)

@@ -203,7 +203,7 @@ class SeqGanAlgorithm(Algorithm):
 
     def preview(self, preview, outputs: torch.Tensor) -> dict:
         rows = self._rows(outputs)
-        joiner = "" if self.dataset.vocab.level == "char" else " "
+        joiner = self.dataset.vocab.joiner
         shades, title = None, ""
         if "discriminator" in self.nets:
             n = min(PREVIEW_ROLLOUTS, self.config.seqgan.rollouts)
@@ -212,11 +212,11 @@ class SeqGanAlgorithm(Algorithm):
                 self.token_rewards(outputs, n, rng, self.nets["generator"]).tolist(), rows))
             title = f"step {self.step}, {self.phase(self.step)}; shade: D's reward ({n} rollouts): orange 0, blue 1"
         picture = render_tokens(rows, shades, joiner, title)
-        return {"kind": "text", "picture": picture, "text": tuple(self.as_text(outputs)),
+        return {"kind": "text", "picture": picture, "text": tuple(joiner.join(row) for row in rows),
                 "tokens": tuple(tuple(row) for row in rows), "shades": shades, "joiner": joiner, "title": title}
 
     def pictures(self, preview, outputs: torch.Tensor) -> tuple:
-        joiner = "" if self.dataset.vocab.level == "char" else " "
+        joiner = self.dataset.vocab.joiner
         rows = self._rows(outputs)
         return render_tokens(rows, None, joiner), [render_tokens([row], None, joiner) for row in rows]
 

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import torch
-from engine.resources import resource_path
 from torch import nn
+
+from engine.resources import resource_path
 
 RESOURCES = resource_path()  # engine/resources: shipped inside the package
 WEIGHTS = RESOURCES / "evaluator_fashion_mnist.pt"

@@ -56,9 +56,13 @@ class Vocabulary:
             out.append(token)
         return out
 
+    @property
+    def joiner(self) -> str:
+        """What goes between tokens when a sequence is written out: nothing between characters, else a space."""
+        return "" if self.level == "char" else " "
+
     def decode(self, ids) -> str:
-        pieces = self.pieces(ids)
-        return ("" if self.level == "char" else " ").join(pieces)
+        return self.joiner.join(self.pieces(ids))
 
 
 class SequenceData:

@@ -97,12 +97,11 @@ class SequenceQuality:
     def snapshot(self):
         """Training thread: samples of each model, and CPU copies of them for held-out NLL."""
         out = {}
-        temperature = 1.0
         for suffix, model in self._models().items():
             was = model.training
             model.eval()
             try:
-                samples = model.sample(self.u.to(next(model.parameters()).device), temperature).cpu()
+                samples = model.sample(self.u.to(next(model.parameters()).device)).cpu()  # at temperature 1
             finally:
                 model.train(was)
             out[suffix] = (samples, copy.deepcopy(model).cpu().eval() if self.held_out is not None else None)
