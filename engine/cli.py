@@ -1,10 +1,11 @@
 """`gan-studio`: the studio window with no arguments, or headless verbs.
 
-    gan-studio train PRESET [--steps N] [--set k=v ...] [--out DIR] [--resume CKPT] [--device D]
+    gan-studio train PRESET [--steps N] [--set k=v ...] [--out DIR] [--resume CKPT] [--device D] [--nproc N]
     gan-studio sample CKPT [--n 64] [--seed S] [--out grid.png] [--each DIR]
                       [--code c1=0.7] [--cat c0=3] [--label 4]
                       (a sequence model prints its samples, or writes them to --out FILE.txt)
     gan-studio eval CKPT [--n 2500]
+    gan-studio export CKPT --onnx G.onnx   (the sampling network as ONNX, batch size free)
     gan-studio presets
 """
 
@@ -29,6 +30,7 @@ from engine.latent import latent_for, parse_assignments
 from engine.metrics.evaluator import EvaluatorError
 from engine.paths import new_run_dir
 from engine.presets import apply_overrides, load_preset, preset_paths
+from engine.run_control import RunControl
 
 USER_ERRORS = (ConfigError, CheckpointError, DataError, DownloadError, EvaluatorError, OSError)
 
@@ -120,8 +122,12 @@ def check_new_run_dir(folder: Path) -> None:
 
 
 def cmd_train(args) -> int:
+    from engine import distributed
     from engine.loop import Trainer
 
+    if args.nproc is not None and "WORLD_SIZE" not in os.environ:
+        return distributed.launch(without_nproc(args.argv), args.nproc) if args.nproc != 1 else cmd_train(
+            argparse.Namespace(**{**vars(args), "nproc": None}))
     if args.resume:
         state = load_checkpoint(args.resume)
         config = Config.from_dict(state["config"])
@@ -144,7 +150,9 @@ def cmd_train(args) -> int:
     if config.train.on_nan == "pause":
         raise ConfigError("train.on_nan = 'pause' needs the window (nobody can resume a headless run); use "
                           "'rollback', 'stop' or 'auto'.")
-    bar = ProgressBar(config.train.steps)
+    group = distributed.from_environment(config)
+    follower = group is not None and not group.leader
+    bar = ProgressBar(config.train.steps) if not follower else rank_messages(group.rank)
     outcome = {}
 
     def emit(event):
@@ -152,9 +160,16 @@ def cmd_train(args) -> int:
         if isinstance(event, ev.Failed):
             outcome["failed"] = event
 
-    trainer = Trainer(config, run_dir=run_dir, emit=emit, resume=state)
+    try:
+        trainer = Trainer(config, run_dir=None if follower else run_dir, emit=emit, resume=state, group=group)
+    except BaseException:
+        if group is not None:
+            group.close()
+        raise
     if args.resume:
         trainer.last_good_checkpoint = Path(args.resume)
+    if not follower:  # RUN/commands.jsonl steers it and RUN/live.json says it is alive (engine.run_control)
+        RunControl.attach(trainer)
 
     interrupted = {"count": 0}
 
@@ -169,13 +184,16 @@ def cmd_train(args) -> int:
         sys.stderr.write("\nStopping (SIGTERM): saving a checkpoint...\n")
         trainer.commands.put(cmd.Stop(save=True))
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # several processes: one Ctrl-C reaches them all, and rank 0 alone decides (the others follow its Stop)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if follower else on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         reason = trainer.run()
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
+        if group is not None:
+            group.close()
     if reason == "failed":
         sys.stderr.write(outcome["failed"].traceback)  # empty for a failure the message says all about
         return 1
@@ -184,6 +202,27 @@ def cmd_train(args) -> int:
     if trainer.last_good_checkpoint:
         print(f"Last checkpoint: {trainer.last_good_checkpoint}")
     return 0
+
+
+def without_nproc(argv: list[str]) -> list[str]:
+    """The command line a launched process runs: the same, less --nproc N."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
+def rank_messages(rank: int):
+    """What a rank other than 0 prints: its failures and warnings only (rank 0 draws the progress bar)."""
+    def emit(event):
+        if isinstance(event, (ev.Failed, ev.Warning)):
+            sys.stderr.write(f"rank {rank}: {getattr(event, 'message', None) or event.text}\n")
+    return emit
 
 
 def cmd_sample(args) -> int:
@@ -239,6 +278,12 @@ def cmd_eval(args) -> int:
     print(f"{Path(args.checkpoint).name}: step {state['step']}, {args.n} samples")
     for name, value in values.items():
         print(f"  {name:18s} {value:.4f}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from engine.onnx_export import export_onnx
+    print(export_onnx(args.checkpoint, args.onnx))
     return 0
 
 
@@ -312,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default runs/NAME-TIME)")
     train.add_argument("--resume", help="continue from a checkpoint")
     train.add_argument("--device", help="auto, cpu, cuda or mps")
+    train.add_argument("--nproc", type=int, help="train on N processes (CPU cores or GPUs) with torch.distributed")
     sample = verbs.add_parser("sample", help="draw samples from a checkpoint")
     sample.add_argument("checkpoint")
     sample.add_argument("--n", type=int, default=64)
@@ -326,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--n", type=int, default=2500, help="generated samples to measure")
     evaluate.add_argument("--device", help="cpu (default), cuda or mps")
+    export = verbs.add_parser("export", help="write a checkpoint's sampling network as an ONNX model")
+    export.add_argument("checkpoint")
+    export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
     evaluator = verbs.add_parser("evaluator", help="train the Fashion-MNIST evaluator shipped in engine/resources/")
     evaluator.add_argument("--epochs", type=int, default=3)
     verbs.add_parser("presets", help="list the presets")
@@ -336,8 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verb is None:
         return launch_studio()
-    handler = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "evaluator": cmd_evaluator,
-               "presets": cmd_presets}[args.verb]
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    handler = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "export": cmd_export,
+               "evaluator": cmd_evaluator, "presets": cmd_presets}[args.verb]
     try:
         return handler(args)
     except USER_ERRORS as exc:

@@ -34,22 +34,26 @@ from engine.device import inputs_to, pick_device
 from engine.images import save_png
 from engine.nan_guard import NanGuard
 from engine.run_folder import RunFolder
+from engine.tensorboard_log import TensorBoardLog
 from engine.presets import to_toml
 from engine.previews import DataPreview
 
 class Trainer(NanGuard, RunFolder):
     def __init__(self, config: Config, run_dir: str | Path | None = None,
                  emit: Callable[[ev.Event], None] | None = None,
-                 resume: str | Path | dict | None = None, dataset=None, interactive: bool = False, cancel=None):
+                 resume: str | Path | dict | None = None, dataset=None, interactive: bool = False, cancel=None,
+                 group=None):
         """interactive: someone can answer a pause (the window); headless, a NaN never waits. cancel(): a
-        Stop came while the data downloads (a family's make_data takes it if it has the parameter)."""
+        Stop came while the data downloads (a family's make_data takes it if it has the parameter). group: an
+        engine.distributed.Group when this is one of several processes (only rank 0 gets a run_dir)."""
         self.config = config.copy()
         self.interactive = interactive
         self._nan_rollbacks: dict = {}  # checkpoint step -> the step a NaN came at after rolling back to it
         self.emit = emit if emit is not None else (lambda event: None)
         self.commands: queue.Queue = queue.Queue()
         self.run_dir = Path(run_dir) if run_dir else None
-        self.device = pick_device(self.config.train.device)
+        self.group = group
+        self.device = group.device if group is not None else pick_device(self.config.train.device)
         self.amp = self.config.train.mixed_precision and self.device.type == "cuda"
         family = algorithms.get(self.config.algorithm)
         self.declaration = family.declare(self.config)
@@ -96,6 +100,9 @@ class Trainer(NanGuard, RunFolder):
             self._restore(resume if isinstance(resume, dict) else load_checkpoint(resume))
             if not isinstance(resume, dict):
                 self.last_good_checkpoint = Path(resume)
+        self.settings_version = self.rollbacks = 0  # counted for engine.distributed: the ranks follow rank 0
+        if group is not None:
+            group.join(self)
         if self.run_dir:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -106,6 +113,9 @@ class Trainer(NanGuard, RunFolder):
             atomic_write(self.run_dir / "config.toml", lambda handle: handle.write(text))
             if resume is not None:
                 self._repair_logs()
+        self.tensorboard = TensorBoardLog(lambda text: self.emit(ev.Warning(text)))
+        self.tensorboard.open(self.run_dir if self.config.train.tensorboard else None, self.config.to_dict(),
+                              purge_step=self.step + 1 if resume is not None else None)
 
     def _progress(self, task: str, done: int, total: int) -> None:
         self.emit(ev.Progress(task, done, total))
@@ -126,6 +136,8 @@ class Trainer(NanGuard, RunFolder):
             phase = self.algorithm.phase(self.step)
             while self.step < total:
                 self._drain_commands()
+                if self.group is not None:
+                    self.group.follow(self)
                 if self.stop_requested:
                     break
                 if self.paused and self.pending_steps == 0:
@@ -146,6 +158,8 @@ class Trainer(NanGuard, RunFolder):
                     self._report()
                 if self.step % self.config.train.sample_every == 0 or (single_step and self.pending_steps == 0):
                     self.emit_samples()
+                if self.group is not None and self.step % self.config.train.checkpoint_every == 0:
+                    self.group.check_agreement(self)
                 if self.run_dir and self.step % self.config.train.checkpoint_every == 0:
                     if self._weights_finite():  # a NaN checkpoint must never become "last good"
                         self.save_checkpoint()
@@ -170,6 +184,8 @@ class Trainer(NanGuard, RunFolder):
             message = disk or f"Training failed at step {self.step}: {type(exc).__name__}: {first}"
             self.emit(ev.Failed(message.rstrip(": "), "" if disk else traceback.format_exc(), self.step))
             return "failed"
+        finally:
+            self.tensorboard.close()
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -254,6 +270,7 @@ class Trainer(NanGuard, RunFolder):
         if old == new:
             return
         self.algorithm.settings_changed()
+        self.settings_version += 1
         short = next((a for a, k in aliases().items() if k == key), key)
         self.emit(ev.ParamChanged(self.step, short, old, new))
         self._log_change({"step": self.step, "name": short, "old": old, "new": new})
@@ -283,6 +300,7 @@ class Trainer(NanGuard, RunFolder):
 
     def _publish(self, event: ev.Metrics) -> None:
         self.emit(event)
+        self.tensorboard.scalars(event.step, event.values, event.group)
         if self.run_dir:
             row = {"step": event.step, **event.values}
             if event.group != "train":
@@ -327,12 +345,15 @@ class Trainer(NanGuard, RunFolder):
             for name, net in nets.items():
                 net.train(modes[name])
 
-    def emit_samples(self) -> ev.Samples:
+    def emit_samples(self) -> ev.Samples | None:
+        if self.group is not None and not self.group.leader:
+            return None  # rank 0 alone draws the previews
         fields = self.algorithm.preview(self.preview, self.generate(self.fixed))
         path = (self.run_dir / "samples" / f"step_{self.step:07d}.png") if self.run_dir else None
         event = ev.Samples(self.step, path=path, phase=self.algorithm.phase(self.step), **fields)
         if path is not None:
             save_png(path, event.picture)
+        self.tensorboard.samples(event)
         self.emit(event)
         if self.watch_generator:
             self.emit_generator_weights()
@@ -386,5 +407,7 @@ class Trainer(NanGuard, RunFolder):
         for key in self.config.live_keys():
             self.config.set(key, restored.get(key), check=False)
         self.algorithm.settings_changed()
+        self.settings_version += 1
+        self.rollbacks += 1
         self.emit(ev.RolledBack(self.step, self.last_good_checkpoint))
         self.emit_samples()

@@ -18,6 +18,8 @@ class NanGuard:
 
     def _finite_check(self) -> bool:
         """Pause on NaN/Inf: the sync is free on CPU; on a GPU it happens on report steps only."""
+        if self.group is not None and not self.group.leader:
+            return True  # rank 0 decides; a roll back or a stop reaches the others at the next step
         if self.device.type != "cpu" and (self.step % self.config.train.report_every):
             return True
         bad = [name for name in self.declaration.losses if name in self._last

@@ -1,28 +1,26 @@
-"""Per-user folders (data cache, user presets, runs), overridable by environment variables."""
+"""Per-user folders (data cache, user presets, runs), overridable by environment variables; where they lie on
+each system is platformdirs' answer (XDG on Linux, ~/Library on macOS, %LOCALAPPDATA% on Windows)."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+
+import platformdirs
+
+APP = "gan-studio"
 
 
 def user_data_dir() -> Path:
     if os.environ.get("GAN_STUDIO_HOME"):
         return Path(os.environ["GAN_STUDIO_HOME"])
-    if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA", Path.home())) / "gan-studio"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "gan-studio"
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "gan-studio"
+    return platformdirs.user_data_path(APP, appauthor=False)
 
 
 def cache_dir() -> Path:
     if os.environ.get("GAN_STUDIO_CACHE"):
         return Path(os.environ["GAN_STUDIO_CACHE"])
-    if sys.platform.startswith("linux"):
-        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gan-studio"
-    return user_data_dir() / "cache"
+    return platformdirs.user_cache_path(APP, appauthor=False)
 
 
 def runs_dir() -> Path:

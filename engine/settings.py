@@ -152,6 +152,8 @@ class TrainConfig:
     metrics_every: int = _f(500, "steps between quality measurements (modes, Fréchet distance, ...); 0: off", min=0)
     metrics_samples: int = _f(1000, "generated samples per quality measurement (2-D mixtures: use 2500)",
                               min=10, max=20000)
+    tensorboard: bool = _f(True, "also write TensorBoard event files into RUN/tensorboard/ (needs the tensorboard "
+                                 "package)")
 
 
 @dataclass

@@ -23,8 +23,9 @@ EXPORT_KINDS = (
     ("gif", "Timelapse of the fixed-noise samples (GIF)"),
     ("curves_png", "Curves (PNG)"),
     ("curves_csv", "Curves (CSV)"),
+    ("onnx", "ONNX model (.onnx)"),
 )
-SUFFIXES = {"grid": "png", "curves_png": "png", "gif": "gif", "curves_csv": "csv"}
+SUFFIXES = {"grid": "png", "curves_png": "png", "gif": "gif", "curves_csv": "csv", "onnx": "onnx"}
 
 
 def make_timelapse(run_dir: Path, out: Path, frame_ms: int = 120) -> Path:
@@ -128,6 +129,7 @@ class Exporter(QObject):
 
     done = Signal(str)  # the path written
     failed = Signal(str)  # one sentence
+    busy = Signal(str)  # a slow export started: what it is doing
 
     def __init__(self, curves, bridge, run_dir, parent=None):
         super().__init__(parent)
@@ -186,9 +188,16 @@ class Exporter(QObject):
             self.samples(Path(checkpoint), *args)
 
     def samples(self, checkpoint: Path, kind: str, path: Path, count: int, seed: int, scale: int) -> None:
-        self.run(lambda: export_samples(checkpoint, kind, path, count, seed, scale), path)
+        """The kinds drawn from a checkpoint: pictures of samples, or the sampling network as ONNX."""
+        if kind == "onnx":
+            from engine.onnx_export import export_onnx
+            self.run(lambda: export_onnx(checkpoint, path), path)
+        else:
+            self.run(lambda: export_samples(checkpoint, kind, path, count, seed, scale), path)
 
     def run(self, work, path: Path) -> None:
+        self.busy.emit(f"Exporting {path.name}…")
+
         def target():
             try:
                 work()

@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self._connect_bridge()
         self.exportDone.connect(lambda path: self.statusBar().showMessage(f"Exported {path}", 8000))
         self.exportFailed.connect(lambda why: self.show_error(why))
+        self.exporter.busy.connect(lambda text: self.statusBar().showMessage(text))
         self.browser.chosen.connect(self._preset_chosen)
         self.select_preset(self.settings.value("last_preset", DEFAULT_PRESET))
         geometry = self.settings.value("geometry")

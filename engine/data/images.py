@@ -75,6 +75,7 @@ class ImageTensorDataset:
         self.num_classes = int(labels.max().item()) + 1 if labels is not None and len(labels) else 0
         self.shape = tuple(images.shape[1:])
         self.device = images.device
+        self.shard_index: torch.Tensor | None = None  # training on several processes: this one's images
 
     def __len__(self):
         return len(self.images)
@@ -86,6 +87,8 @@ class ImageTensorDataset:
             self.labels = self.labels.to(self.device)
         if getattr(self, "labelled_index", None) is not None:
             self.labelled_index = self.labelled_index.to(self.device)
+        if self.shard_index is not None:
+            self.shard_index = self.shard_index.to(self.device)
         return self
 
     def scaled(self, idx: torch.Tensor) -> torch.Tensor:
@@ -93,8 +96,16 @@ class ImageTensorDataset:
         return self.images[idx].float().div_(127.5).sub_(1.0)
 
     def sample(self, n: int, generator: torch.Generator):
-        idx = torch.randint(0, len(self.images), (n,), generator=generator, device=self.device)
+        if self.shard_index is None:
+            idx = torch.randint(0, len(self.images), (n,), generator=generator, device=self.device)
+        else:
+            idx = self.shard_index[torch.randint(0, len(self.shard_index), (n,), generator=generator,
+                                                 device=self.device)]
         return self.scaled(idx), (self.labels[idx] if self.labels is not None else None)
+
+    def shard(self, rank: int, world: int) -> None:
+        """Training on `world` processes: this one draws from every world-th image only (engine.distributed)."""
+        self.shard_index = torch.arange(rank, len(self.images), world, device=self.device)
 
     def keep_labels(self, count: int, seed: int) -> None:
         """Semi-supervised training: keep `count` labelled examples, as even over the classes as
