@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/gan-studio
 
+# The tests marked slow (minutes of training) run in CI (CI=true) or with `make test SLOW=1`.
+SLOW_FLAG = $(if $(or $(SLOW),$(filter true 1 yes,$(CI))),,-m "not slow")
+
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(SLOW_FLAG) tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py --quick

@@ -39,3 +39,16 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_STUDIO_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("GAN_STUDIO_CACHE", str(tmp_path / "cache"))
     yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a test that skips for want of a Debian data package (its reason names the apt-get line)
+    fails instead: CI installs the real data, and a green run must mean those tests ran."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes") and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if "apt-get install" in reason:
+            report.outcome = "failed"
+            report.longrepr = f"CI must run this test, but it skipped: {reason}"
