@@ -164,8 +164,8 @@ class Group:
         modules = list(trainer.nets.values())
         if not self.weights_agree(modules):
             self.broadcast_weights(modules)
-            trainer.emit(ev.Warning(f"The {self.world} processes' weights had drifted apart by step {trainer.step}; rank 0's "
-                         f"were copied to the others."))
+            trainer.emit(ev.Warning(f"The {self.world} processes' weights had drifted apart by step {trainer.step}; "
+                                    f"rank 0's were copied to the others."))
 
 
     def join(self, trainer) -> None:

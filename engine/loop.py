@@ -113,9 +113,7 @@ class Trainer(NanGuard, RunFolder):
             atomic_write(self.run_dir / "config.toml", lambda handle: handle.write(text))
             if resume is not None:
                 self._repair_logs()
-        self.tensorboard = TensorBoardLog(lambda text: self.emit(ev.Warning(text)))
-        self.tensorboard.open(self.run_dir if self.config.train.tensorboard else None, self.config.to_dict(),
-                              purge_step=self.step + 1 if resume is not None else None)
+        self.tensorboard = TensorBoardLog.of(self, resumed=resume is not None)
 
     def _progress(self, task: str, done: int, total: int) -> None:
         self.emit(ev.Progress(task, done, total))

@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from engine import events as ev
+
 MISSING = ("TensorBoard logs are off: the tensorboard package is not installed "
            "(pip install 'gan-studio[tensorboard]').")
 FLUSH_SECONDS = 15  # how stale a live `tensorboard --logdir runs` may be
@@ -52,6 +54,15 @@ class TensorBoardLog:
         self.last_step = -1  # the newest step the training thread wrote: a step back (a roll back) purges
         self.lock = threading.Lock()
 
+    @classmethod
+    def of(cls, trainer, resumed: bool) -> "TensorBoardLog":
+        """A trainer's log: into its run folder unless train.tensorboard is off; warnings go out as events. A
+        resumed trainer's steps after its checkpoint were lost, and vanish from TensorBoard too."""
+        log = cls(lambda text: trainer.emit(ev.Warning(text)))
+        log.open(trainer.run_dir if trainer.config.train.tensorboard else None, trainer.config.to_dict(),
+                 purge_step=trainer.step + 1 if resumed else None)
+        return log
+
     def open(self, run_dir: str | Path | None, config: dict, purge_step: int | None = None) -> None:
         """Where to write (nothing happens yet). purge_step: one past a resumed run's step; TensorBoard hides
         what the earlier files hold from that step on (the training that was lost)."""
@@ -62,7 +73,7 @@ class TensorBoardLog:
         numbers_only = {name: float(value) for name, value in values.items() if isinstance(value, numbers.Real)}
         if numbers_only:
             self._write(step, group == "train",
-                        lambda w: [w.add_scalar(f"{group}/{name}", value, step) for name, value in numbers_only.items()])
+                        lambda w: [w.add_scalar(f"{group}/{name}", v, step) for name, v in numbers_only.items()])
 
     def picture(self, step: int, array) -> None:
         """array: H x W x 3 uint8."""

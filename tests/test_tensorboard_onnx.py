@@ -84,6 +84,23 @@ def test_a_resumed_run_replaces_the_lost_steps(tmp_path):
     assert_same_series(series, expected_series(jsonl(run / "metrics.jsonl")))
 
 
+def test_a_roll_back_hides_the_steps_after_it(tmp_path):
+    from engine.tensorboard_log import TensorBoardLog
+
+    warned = []
+    log = TensorBoardLog(warned.append)
+    log.open(tmp_path, {"optim": {"lr_g": 0.1, "betas_g": [0.5, 0.9]}, "description": "words"})
+    for step in (10, 20, 30):
+        log.scalars(step, {"loss": step, "lr": 0.1})
+    log.scalars(15, {"fid": 3.0}, group="quality")  # measured earlier, published late: no roll back
+    log.picture(20, np.zeros((8, 8, 3), np.uint8))  # rolled back to the checkpoint of step 20
+    log.scalars(30, {"loss": -30.0, "lr": 0.1})
+    log.close()
+    series = scalar_series(read_events(tmp_path / "tensorboard"))
+    assert series["train/loss"] == [(10, 10.0), (20, 20.0), (30, -30.0)]
+    assert series["quality/fid"] == [(15, 3.0)] and not warned
+
+
 def test_the_setting_turns_it_off(tmp_path):
     trainer, _ = quick("ring8", *RING, "train.tensorboard=false", run_dir=tmp_path / "run")
     assert trainer.run(10) == "done"
@@ -185,8 +202,40 @@ def test_the_fallback_exporter_keeps_the_batch_free_or_refuses(tmp_path, monkeyp
         return export(*args, **kwargs)
 
     monkeypatch.setattr(torch.onnx, "export", no_dynamo)
+    import onnxruntime
+
     ring, _ = quick("ring8")
     assert export_onnx(ring.state_dict(), tmp_path / "ring.onnx").inputs == ("z",)
+    session = onnxruntime.InferenceSession(str(tmp_path / "ring.onnx"), providers=["CPUExecutionProvider"])
+    z = torch.randn(5, 8)
+    assert np.abs(session.run(None, {"z": z.numpy()})[0] - ring.generate({"z": z}).numpy()).max() <= 1e-4
     dcgan, _ = quick("dcgan_fashion", fake_dir=fake_fashion)
     with pytest.raises(OnnxExportError, match="could not be exported as ONNX: dynamo cannot trace this"):
         export_onnx(dcgan.state_dict(), tmp_path / "dcgan.onnx")
+
+
+def test_the_window_exports_the_onnx_model_of_its_run(qtbot, tmp_path):
+    pytest.importorskip("PySide6")
+    import onnx
+    from PySide6.QtCore import QSettings
+
+    from studio.export import ExportDialog
+    from studio.window import MainWindow
+
+    dialog = ExportDialog()
+    labels = {button.property("kind"): button.text() for button in dialog.group.buttons()}
+    assert labels["onnx"] == "ONNX model (.onnx)"
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    window.close_policy = "save"
+    qtbot.addWidget(window)
+    window.config.set("train.steps", 20)
+    with qtbot.waitSignal(window.bridge.finished, timeout=60_000):
+        window.start()
+    out = tmp_path / "ring.onnx"
+    with qtbot.waitSignal(window.exporter.busy, timeout=5_000), \
+            qtbot.waitSignal(window.exportDone, timeout=60_000) as done:
+        window.export("onnx", out)
+    assert done.args == [str(out)]
+    assert [i.name for i in onnx.load(str(out)).graph.input] == ["z"]
+    assert window.statusBar().currentMessage() == f"Exported {out}"
+    window.close()
