@@ -25,6 +25,7 @@ EXPORT_KINDS = (
     ("curves_csv", "Curves (CSV)"),
     ("onnx", "ONNX model (.onnx)"),
 )
+SAMPLE_KINDS = ("grid", "each")  # drawn afresh from a checkpoint, by count, seed and scale
 SUFFIXES = {"grid": "png", "curves_png": "png", "gif": "gif", "curves_csv": "csv", "onnx": "onnx"}
 
 
@@ -242,6 +243,8 @@ class ExportDialog(QDialog):
         form.addRow("seed", self.seed)
         form.addRow("scale", self.scale)
         layout.addLayout(form)
+        self.group.buttonToggled.connect(lambda *_: self._enable_fields())
+        self._enable_fields()
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -249,3 +252,9 @@ class ExportDialog(QDialog):
 
     def kind(self) -> str:
         return self.group.checkedButton().property("kind")
+
+    def _enable_fields(self) -> None:
+        """Count, seed and scale shape the sample pictures only; the other kinds have nothing to set."""
+        drawn = self.kind() in SAMPLE_KINDS
+        for field in (self.count, self.seed, self.scale):
+            field.setEnabled(drawn)

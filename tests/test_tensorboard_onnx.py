@@ -225,6 +225,9 @@ def test_the_window_exports_the_onnx_model_of_its_run(qtbot, tmp_path):
     dialog = ExportDialog()
     labels = {button.property("kind"): button.text() for button in dialog.group.buttons()}
     assert labels["onnx"] == "ONNX model (.onnx)"
+    assert dialog.count.isEnabled()  # the sample grid is drawn by count, seed and scale; a model has none of them
+    next(b for b in dialog.group.buttons() if b.property("kind") == "onnx").setChecked(True)
+    assert not dialog.count.isEnabled() and not dialog.seed.isEnabled() and not dialog.scale.isEnabled()
     window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
     window.close_policy = "save"
     qtbot.addWidget(window)
