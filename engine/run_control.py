@@ -217,11 +217,11 @@ class RunControl:
     def _observe(self, event: ev.Event) -> None:
         if self._pending is not None and isinstance(event, ev.CommandRejected):
             self._rejected.append(event.why)
-        self._inner(event)
-        if isinstance(event, (ev.Paused, ev.Resumed)):
-            self.beat()
+        elif isinstance(event, (ev.Paused, ev.Resumed)):
+            self.beat()  # the heartbeat says so before anyone hears of it
         elif isinstance(event, (ev.Finished, ev.Failed)):
             self.close(getattr(event, "reason", "failed"))
+        self._inner(event)
 
     # -- heartbeat --------------------------------------------------------------------------------
     def _beat_loop(self) -> None:

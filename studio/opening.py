@@ -6,25 +6,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import ConfigError
+from engine.run_control import judge, read_heartbeat
 from studio.runs import SavedRun, read_run
 
 
 def open_run(window, run_dir: Path) -> bool:
     """Restore a run's settings (its newest checkpoint's), curves, change markers and snapshots; Start continues
     it. Unreadable log lines are skipped and counted in the status bar. False (and nothing changed) if the
-    folder cannot be read."""
-    if window.bridge.running:
+    folder cannot be read. A run another process is still writing is followed live (studio.follow)."""
+    if window.bridge.running and not window.following.active:
         window.statusBar().showMessage("Stop the run before opening another.", 8000)
         return False
+    beat = read_heartbeat(Path(run_dir).parent.parent if Path(run_dir).suffix == ".pt" else run_dir)
     try:
-        run = read_run(run_dir)
+        run = read_run(run_dir, logs=judge(beat) != "running")
     except ConfigError as exc:
         window.show_error(str(exc))
         return False
     except OSError as exc:
         window.show_error(f"{run_dir} could not be read ({exc.strerror or exc}); check the folder and try again.")
         return False
+    window.following.release()
     show_run(window, run)
+    window.following.opened(run, beat)
     return True
 
 

@@ -60,8 +60,13 @@ def _metrics_row(row: dict) -> bool:
         isinstance(v, numbers.Real) for k, v in row.items() if k not in ("step", "group"))
 
 
-def _change_row(row: dict) -> bool:
+def is_change(row: dict) -> bool:
     return isinstance(row.get("name"), str) and "old" in row and "new" in row
+
+
+def _change_row(row: dict) -> bool:
+    """A live or phase change, or the answer to a command from the commands file (engine.run_control)."""
+    return is_change(row) or isinstance(row.get("answer"), str)
 
 
 def checkpoint_config(path: Path) -> Config:
@@ -78,8 +83,9 @@ def checkpoint_config(path: Path) -> Config:
     return Config.from_dict(state["config"])
 
 
-def read_run(path: Path) -> SavedRun:
-    """A run folder (or one of its checkpoints) read back; ConfigError (one sentence) if it is not one."""
+def read_run(path: Path, logs: bool = True) -> SavedRun:
+    """A run folder (or one of its checkpoints) read back; ConfigError (one sentence) if it is not one. logs=False:
+    its settings and newest checkpoint only (a run still being written, whose logs studio.follow streams)."""
     run_dir = Path(path)
     if run_dir.suffix == ".pt":
         run_dir = run_dir.parent.parent
@@ -95,10 +101,12 @@ def read_run(path: Path) -> SavedRun:
             note = (f"The settings of {checkpoint.name} could not be read ({str(exc).rstrip('.')}), so those the "
                     f"run started with are shown.")
     run = SavedRun(run_dir, config or load_preset(config_file), checkpoint=checkpoint, note=note)
+    if not logs:
+        return run
     rows, run.skipped["metrics.jsonl"] = read_jsonl(run_dir / "metrics.jsonl", _metrics_row)
     run.metrics = [Metrics(r.pop("step"), r, r.pop("group", "train")) for r in rows]
     changes, run.skipped["changes.jsonl"] = read_jsonl(run_dir / "changes.jsonl", _change_row)
-    run.markers = [(c["step"], marker_text(c["name"], c["old"], c["new"])) for c in changes]
+    run.markers = [(c["step"], marker_text(c["name"], c["old"], c["new"])) for c in changes if is_change(c)]
     snapshots = ((checkpoint_step(png), png) for png in by_step((run_dir / "samples").glob("step_*.png")))
     run.snapshots = [(step, png) for step, png in snapshots if step >= 0]
     return run

@@ -24,6 +24,7 @@ from studio.browser import PresetBrowser
 from studio.curves import CurvesPanel
 from studio.dialogs import about_text, app_icon, ask_to_save, message_box
 from studio.explorer_dock import ExplorerDock
+from studio.following import Following
 from studio.export import Exporter
 from studio.form import ConfigForm
 from studio.opening import open_run
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.explorer_dock.hide()
 
         self.named_actions = install_actions(self)
+        self.following = Following(self)  # a run another process writes: watched, steered on request
         self.status = RunStatus(self, lambda: self.bridge.stop(save=False))
         self._connect_bridge()
         self.exportDone.connect(lambda path: self.statusBar().showMessage(f"Exported {path}", 8000))
@@ -367,7 +369,7 @@ class MainWindow(QMainWindow):
 
     # -- open / export -------------------------------------------------------------------------------
     def open_dialog(self):
-        if self.bridge.running:
+        if self.bridge.running and not self.following.active:
             self.statusBar().showMessage("Stop the run before opening another.", 8000)
             return
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(runs_dir()))
