@@ -51,10 +51,15 @@ class Following(QObject):
         verdict = judge(beat)
         if verdict == "running":
             self._follow(run, beat)
-        elif verdict in ("stale", "died") and not run.message():
+        elif verdict == "died" and not run.message():
             self.window.statusBar().showMessage(
                 f"The process that wrote this run (pid {beat.get('pid')} on {beat.get('host')}) stopped at step "
                 f"{beat.get('step')} without finishing; Start continues it from its newest checkpoint.", 20000)
+        elif verdict == "stale" and not run.message():  # another machine: it may be alive behind a slow sync
+            self.window.statusBar().showMessage(
+                f"No heartbeat from pid {beat.get('pid')} on {beat.get('host')} since step {beat.get('step')}: it "
+                f"stopped, or this folder stopped syncing; press Start only if it no longer runs there, since both "
+                f"would write this folder.", 20000)
 
     def _follow(self, run, beat: dict) -> None:
         window = self.window
