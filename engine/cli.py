@@ -270,6 +270,8 @@ def cmd_eval(args) -> int:
     sampler = load_sampler(state, device=args.device or "cpu", nets="all", with_data=True)
     config = sampler.config
     probe = QualityProbe(sampler, sampler.algorithm.quality_probes())
+    if probe.problem:
+        sys.stderr.write(f"warning: {probe.problem}\n")
     if not probe.enabled:
         raise ConfigError(f"No quality metrics are defined for data.dataset = {config.data.dataset!r} "
                           f"({config.data.image_size}px, {config.data.channels} channels); they exist for ring8, "

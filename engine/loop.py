@@ -93,6 +93,8 @@ class Trainer(NanGuard, RunFolder):
         if self.config.train.metrics_every:
             from engine.metrics.live import QualityProbe
             probe = QualityProbe(self, self.algorithm.quality_probes())
+            if probe.problem:
+                self.emit(ev.Warning(probe.problem))
             self.quality = probe if probe.enabled else None
         self._metrics_pool: ThreadPoolExecutor | None = None
 

@@ -24,6 +24,7 @@ class QualityProbe:
         dataset = source.dataset
         self.n = c.train.metrics_samples
         self.kind = None
+        self.problem = ""  # why a measurement the data allows is off
         name = getattr(dataset, "name", c.data.dataset)  # a family's own data set has its own name, or none
         if name in ("ring8", "grid25") and hasattr(dataset, "centres"):
             self.kind = "mixture"
@@ -36,8 +37,8 @@ class QualityProbe:
             try:
                 load_evaluator()
                 self.kind = "images"
-            except EvaluatorError:
-                self.kind = None
+            except EvaluatorError as exc:  # said once by the trainer: the plots must not go quiet unexplained
+                self.problem = f"Fréchet distance, precision, recall and class KL are off for this run: {exc}"
         inputs = source.algorithm.random_inputs(self.n, torch.Generator().manual_seed(c.train.seed + 5))
         self.inputs = inputs_to(inputs, source.device)
         self.real = self.real_features = None
