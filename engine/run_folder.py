@@ -1,5 +1,6 @@
-"""The run folder's files as the loop keeps them: checkpoints (written atomically, the newest kept), the
-change log, the logs repaired on resume, and one sentence when the disk refuses a write."""
+"""The run folder's files as the loop keeps them: checkpoints (written atomically, the newest kept) and the
+training state they hold (saved, restored, rolled back to), the change log, the logs repaired on resume, and one
+sentence when the disk refuses a write."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import json
 from pathlib import Path
 
 from engine import events as ev
-from engine.checkpoint import by_step, repair_jsonl, save_checkpoint
+from engine.checkpoint import (CheckpointError, by_step, check_data_matches, check_matches, data_fields,
+                               load_checkpoint, repair_jsonl, restore_into, save_checkpoint)
+from engine.config import Config
+from engine.device import inputs_to
 
 KEEP_CHECKPOINTS = 5
 DISK_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO)
 
 
 class RunFolder:
-    """Mixed into engine.loop.Trainer (it uses the trainer's run_dir, step, emit and state_dict)."""
+    """Mixed into engine.loop.Trainer (it uses the trainer's run_dir, step, emit, config, nets, opts, ema, rng,
+    fixed inputs, dataset and algorithm)."""
 
     def _repair_logs(self) -> None:
         """On resume: drop torn lines (a full disk, a kill) and the rows after the checkpoint (training that was
@@ -58,3 +63,50 @@ class RunFolder:
         back = f"; resume from {self.last_good_checkpoint}" if self.last_good_checkpoint else ""
         return (f"Writing to {where} failed at step {self.step}: {exc.strerror or exc} (the disk is full or refuses "
                 f"the file); the files already saved are intact — free some space{back}.")
+
+    # -- the training state in a checkpoint ---------------------------------------------------------
+    def state_dict(self) -> dict:
+        algorithm = self.algorithm
+        return {
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "algorithm": self.config.algorithm,
+            "data": {"shape": list(self.dataset.shape), "num_classes": self.dataset.num_classes,
+                     **data_fields(self.dataset)},
+            "nets": {name: net.state_dict() for name, net in self.nets.items()},
+            "opts": {name: opt.state_dict() for name, opt in self.opts.items()},
+            "scalers": {name: scaler.state_dict() for name, scaler in algorithm.scalers.items()},
+            "ema": {name: net.state_dict() for name, net in self.ema.items()},
+            "rng": {"train": self.rng.get_state().cpu()},
+            "fixed": inputs_to(self.fixed, "cpu"),
+            "extra": algorithm.state(),
+        }
+
+    def _restore(self, state: dict) -> None:
+        check_matches(state, self.config.algorithm, tuple(self.dataset.shape), self.dataset.num_classes)
+        check_data_matches(state.get("data") or {}, self.dataset)
+        restore_into(state, self.nets, self.opts, self.algorithm.scalers, self.ema)
+        self.algorithm.settings_changed()
+        self.rng.set_state(state["rng"]["train"].to(self.rng.get_state().device))
+        self.fixed = inputs_to(state["fixed"], self.device)
+        self.algorithm.load_state(state.get("extra") or {})
+        self.step = int(state["step"])
+
+    def _rollback(self) -> None:
+        if self.last_good_checkpoint is None or not Path(self.last_good_checkpoint).is_file():
+            self.emit(ev.CommandRejected("There is no checkpoint to roll back to yet."))
+            return
+        try:
+            state = load_checkpoint(self.last_good_checkpoint)
+            self._restore(state)
+        except CheckpointError as exc:
+            self.emit(ev.CommandRejected(str(exc)))
+            return
+        restored = Config.from_dict(state["config"])
+        for key in self.config.live_keys():
+            self.config.set(key, restored.get(key), check=False)
+        self.algorithm.settings_changed()
+        self.settings_version += 1
+        self.rollbacks += 1
+        self.emit(ev.RolledBack(self.step, self.last_good_checkpoint))
+        self.emit_samples()

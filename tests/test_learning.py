@@ -86,10 +86,10 @@ def spiral_fit(points: np.ndarray) -> tuple[float, float]:
 @pytest.mark.slow
 def test_spiral_is_drawn_along_its_whole_length():
     trainer, _ = quick("spiral")
-    distance_before, _ = spiral_fit(generated(trainer, n=1500))
+    _, coverage_before = spiral_fit(generated(trainer, n=1500))  # an untrained G sits at the centre, on the curve
     assert trainer.run(2500) == "done"
     distance, coverage = spiral_fit(generated(trainer, n=1500))
-    assert distance < 0.35 * distance_before and coverage >= 0.8, (distance_before, distance, coverage)
+    assert coverage_before <= 0.25 and coverage >= 0.8 and distance < 0.12, (coverage_before, distance, coverage)
 
 
 @pytest.mark.slow
