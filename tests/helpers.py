@@ -73,3 +73,53 @@ class LocalServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def trained_parameters(trainer) -> dict:
+    """A copy of the parameters of every network that has an optimizer, by network name."""
+    return {name: [p.detach().clone() for p in trainer.nets[name].parameters()] for name in trainer.opts}
+
+
+def unmoved_networks(trainer, before: dict) -> list:
+    """The networks (of `before`, from trained_parameters) whose parameters are all exactly as they were."""
+    return [name for name, params in before.items()
+            if all(torch.equal(old, new.detach()) for old, new in zip(params, trainer.nets[name].parameters()))]
+
+
+class BarReader(torch.nn.Module):
+    """A stand-in classifier that knows the answer on conftest's fake Fashion-MNIST, where class c is a bright
+    bar at rows 2c + 4 to 2c + 6: it reads the bar. `relabel` renames its guesses (guess c is reported as
+    relabel[c]); `constant` makes it guess that one class for every image. It answers with a class head and an
+    InfoGAN Q head alike."""
+
+    def __init__(self, relabel=None, constant=None):
+        super().__init__()
+        self.relabel = list(range(10)) if relabel is None else list(relabel)
+        self.constant = constant
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # so a probe can find its device
+
+    def forward(self, x, labels=None):
+        import types
+        rows = x[:, 0, :, 4:24].float().mean(2)
+        bars = torch.stack([rows[:, 2 * c + 4: 2 * c + 7].mean(1) for c in range(10)], 1)
+        guess = bars.argmax(1) if self.constant is None else torch.full((len(x),), self.constant, dtype=torch.long)
+        named = torch.tensor(self.relabel, dtype=torch.long)[guess]
+        logits = torch.nn.functional.one_hot(named, 10).float() * 5.0
+        return types.SimpleNamespace(class_logits=logits, q=logits, logit=logits[:, :1])
+
+
+def best_matched_accuracy(guesses, labels, k: int) -> float:
+    """Accuracy of `guesses` under the best one-to-one renaming of guesses to labels, by dynamic programming
+    over the subsets of labels already taken (exact for k up to ~16)."""
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (np.asarray(guesses), np.asarray(labels)), 1)
+    best = {0: 0}
+    for g in range(k):  # guess g takes one label not yet taken
+        nxt = {}
+        for taken, score in best.items():
+            for lab in range(k):
+                if not taken >> lab & 1:
+                    key = taken | 1 << lab
+                    nxt[key] = max(nxt.get(key, -1), score + int(counts[g, lab]))
+        best = nxt
+    return max(best.values()) / len(labels)

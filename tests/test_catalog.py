@@ -1,15 +1,19 @@
 """The rest of the catalog: each model or option does what it is for, on a CPU budget of seconds."""
+import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine import events as ev
 from engine.config import ConfigError
 from engine.presets import load_preset
-from engine.models import MinibatchDiscrimination, layer_norms, lipschitz_bound
-from helpers import generated, quick
+from engine.models import MinibatchDiscrimination
+from engine.data import make_test_set
+from helpers import BarReader, generated, quick
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -27,44 +31,147 @@ def head_tail(values, n=3):
     return float(np.mean(values[:n])), float(np.mean(values[-n:]))
 
 
-def test_began_keeps_k_in_range_and_convergence_falls(fake_fashion):
-    trainer, events = small("began_fashion", fake_fashion, batch=32)
-    trainer.run(150)
+def check_began_updates(k, real, fake, gamma, lambda_k, k_before):
+    """Each step's logged k_t against k_{t+1} = clip(k_t + λ_k (γ L(x) − L(G(z))), 0, 1), from the logged energies."""
+    for k_now, r, f in zip(k, real, fake):
+        assert k_now == pytest.approx(min(1.0, max(0.0, k_before + lambda_k * (gamma * r - f))), abs=1e-12)
+        k_before = k_now
+    return k_before
+
+
+def test_began_k_follows_its_control_law_and_gamma_steers_it(fake_fashion):
+    trainer, events = small("began_fashion", fake_fashion, "report_every=1", "grad_norms=false", batch=32)
+    lambda_k = trainer.config.loss.began_lambda_k
+    trainer.run(60)
     k = train_values(events, "began_k")
+    real, fake = train_values(events, "energy_real"), train_values(events, "energy_fake")
     m = train_values(events, "convergence")
-    assert len(k) == 15 and all(0.0 <= v <= 1.0 for v in k)
-    assert max(k) > 0  # the control moved
-    first, last = head_tail(m)
+    assert len(k) == len(real) == len(fake) == 60
+    k_now = check_began_updates(k, real, fake, 0.5, lambda_k, 0.0)
+    assert k_now > 0 and len(set(k)) > 30  # the control moved, step after step
+    for r, f, m_t in zip(real, fake, m):  # M = L(x) + |γ L(x) − L(G(z))|
+        assert m_t == pytest.approx(r + abs(0.5 * r - f), abs=1e-12)
+    first, last = head_tail(m, 10)
     assert last < 0.5 * first
-    # γ is live: asking for more diversity is accepted between steps
-    trainer.apply_set("gamma", 0.7)
-    assert trainer.config.loss.began_gamma == 0.7 and events.of(ev.ParamChanged)[-1].name == "gamma"
+    # γ is live: asking for more diversity changes the balance k_t is steered by from the next step on
+    trainer.apply_set("gamma", 0.9)
+    assert trainer.config.loss.began_gamma == 0.9 and events.of(ev.ParamChanged)[-1].name == "gamma"
+    trainer.run(75)
+    k2 = train_values(events, "began_k")[60:]
+    real2, fake2 = train_values(events, "energy_real")[60:], train_values(events, "energy_fake")[60:]
+    assert len(k2) == 15 and min(k2) > 0
+    check_began_updates(k2, real2, fake2, 0.9, lambda_k, k_now)
+    with pytest.raises(AssertionError):  # the old γ does not explain the new steps
+        check_began_updates(k2, real2, fake2, 0.5, lambda_k, k_now)
 
 
-def test_feature_matching_works_with_an_autoencoder_d(fake_fashion):
-    trainer, events = small("began_fashion", fake_fashion, "feature_matching=true", batch=8)
+def test_feature_matching_works_with_an_autoencoder_d(fake_fashion, monkeypatch):
+    from engine import tricks
+    seen = []
+    original = tricks.feature_matching
+
+    def spy(target, mine):
+        out = original(target, mine)
+        seen.append((target.detach().clone(), mine.detach().clone(), out.detach().clone()))
+        return out
+
+    monkeypatch.setattr(tricks, "feature_matching", spy)
+    trainer, events = small("began_fashion", fake_fashion, "feature_matching=true", "report_every=5", batch=8)
     assert trainer.run(20) == "done"
-    last = events.of(ev.Metrics)[-1].values
-    assert np.isfinite(last["feature_matching"]) and 0.0 <= last["began_k"] <= 1.0
+    assert len(seen) == 20
+    code_dim = trainer.config.model.ae_code_dim
+    for target, mine, out in seen:  # ‖E f(x) − E f(G(z))‖², f = D's code, computed here on the same batches
+        assert target.shape == mine.shape == (8, code_dim)
+        assert out.item() == pytest.approx(((target.mean(0) - mine.mean(0)) ** 2).mean().item(), rel=1e-5)
+    reports = [m.values for m in events.of(ev.Metrics) if m.group == "train"]
+    assert len(reports) == 4
+    for values in reports:  # and it is what G minimises (BEGAN's own G loss is replaced)
+        assert values["g_loss"] == values["feature_matching"]
+        assert 0.0 <= values["began_k"] <= 1.0
+    assert reports[-1]["feature_matching"] == pytest.approx(seen[-1][2].item())
 
 
-def test_ebgan_energy_separates_real_from_fake(fake_fashion):
+def test_pull_away_term_is_the_mean_squared_cosine_of_distinct_pairs():
+    from engine.tricks import pull_away
+    assert pull_away(torch.eye(4)).item() == pytest.approx(0.0, abs=1e-7)  # orthogonal codes
+    assert pull_away(torch.ones(5, 3) * 2.0).item() == pytest.approx(1.0)  # one code repeated
+    batch = torch.randn(6, 2, 4, generator=torch.Generator().manual_seed(0))
+    flat = batch.flatten(1)
+    pairs = [(float(flat[i] @ flat[j]) / (float(flat[i].norm()) * float(flat[j].norm()))) ** 2
+             for i in range(6) for j in range(6) if i != j]
+    assert pull_away(batch).item() == pytest.approx(sum(pairs) / len(pairs), rel=1e-5)
+
+
+def test_ebgan_energy_separates_real_from_fake(fake_fashion, monkeypatch):
+    from engine import tricks
+    codes = []
+    original = tricks.pull_away
+
+    def spy(features):
+        out = original(features)
+        codes.append((features.detach().clone(), out.item()))
+        return out
+
+    monkeypatch.setattr(tricks, "pull_away", spy)
     trainer, events = small("ebgan_fashion", fake_fashion, batch=32)
     trainer.run(300)
     real, fake = train_values(events, "energy_real"), train_values(events, "energy_fake")
     pull = train_values(events, "pullaway")
     assert head_tail(real)[1] < 0.5 * head_tail(real)[0]  # D learned to reconstruct the data
     assert np.mean(real[-3:]) < np.mean(fake[-3:])  # real data has the lower energy
-    assert all(0.0 <= p <= 1.0 for p in pull) and len(pull) == 30
+    assert len(pull) == 30 and len(codes) == 300
+    for features, value in codes[:20]:  # the term on G's batches of codes (before they align), from its definition
+        s = F.normalize(features.double().flatten(1), dim=1)
+        cos2 = (s @ s.t()) ** 2
+        n = len(s)
+        assert value == pytest.approx(float((cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))), rel=1e-5)
+    assert pull[-1] == pytest.approx(codes[-1][1], rel=1e-6)
+
+
+def check_loss_sensitive(call):
+    """One D step of the loss-sensitive GAN against its definition, computed here from the step's own batches:
+    Δ = scale · mean |x − G(z)| per pair, L = softplus(D), loss = E L(x) + λ E (Δ + L(x) − L(G(z)))₊."""
+    s = call["settings"]
+    delta = s.ls_delta_scale * (call["real_x"] - call["fake_x"]).abs().flatten(1).mean(1)
+    l_real, l_fake = F.softplus(call["real"]), F.softplus(call["fake"])
+    violation = torch.clamp(delta + l_real - l_fake, min=0)
+    assert call["report"]["ls_margin"].item() == pytest.approx(delta.mean().item(), rel=1e-5)
+    assert call["report"]["ls_violated"].item() == pytest.approx((violation > 0).float().mean().item())
+    assert call["out"].item() == pytest.approx((l_real.mean() + s.ls_lambda * violation.mean()).item(), rel=1e-5)
+    return delta.mean().item()
 
 
 def test_loss_sensitive_margin_shrinks_as_g_improves(fake_fashion):
     trainer, events = small("loss_sensitive_fashion", fake_fashion, batch=32)
+    calls = spy_on_d_loss(trainer)
     trainer.run(200)
     margin = train_values(events, "ls_margin")
-    violated = train_values(events, "ls_violated")
+    k = trainer.config.train.discriminator_steps
+    assert len(calls) == 200 * k
+    for call in calls[::20]:
+        check_loss_sensitive(call)
     assert head_tail(margin)[1] < 0.8 * head_tail(margin)[0]  # Δ(x, G(z)) falls as fakes approach data
-    assert all(0.0 <= v <= 1.0 for v in violated)
+    assert margin[-1] == pytest.approx(calls[-1]["report"]["ls_margin"].item())
+    # the scale of Δ and the weight λ are live: the next D steps use them
+    trainer.apply_set("ls_delta_scale", 2.0)
+    trainer.apply_set("ls_lambda", 0.5)
+    trainer.run(202)
+    for call in calls[-2 * k:]:
+        assert (call["settings"].ls_delta_scale, call["settings"].ls_lambda) == (2.0, 0.5)
+        plain = (call["real_x"] - call["fake_x"]).abs().flatten(1).mean(1).mean().item()
+        assert check_loss_sensitive(call) == pytest.approx(2.0 * plain, rel=1e-5)
+
+
+def singular_values(module) -> list[float]:
+    """The largest singular value of each linear / convolution layer's effective weight (the one the forward
+    pass uses, after any parametrisation), from a full SVD rather than a power iteration."""
+    was_training = module.training
+    module.eval()  # reading the weight in eval mode leaves spectral norm's power-iteration state alone
+    try:
+        return [float(torch.linalg.svdvals(layer.weight.detach().double().flatten(1))[0])
+                for layer in module.modules() if isinstance(layer, (torch.nn.Linear, torch.nn.Conv2d))]
+    finally:
+        module.train(was_training)
 
 
 def test_spectral_norm_holds_every_layer_at_norm_one(fake_fashion):
@@ -72,28 +179,55 @@ def test_spectral_norm_holds_every_layer_at_norm_one(fake_fashion):
     for name in ("sngan_fashion", "hinge_fashion", "wgan_clip_fashion"):
         trainer, events = small(name, fake_fashion, "lr_d=1e-3", "d_batchnorm=false")
         trainer.run(40)
-        norms[name] = layer_norms(trainer.nets["discriminator"])
-        if name != "hinge_fashion":  # reported live for the constrained critics
+        d = trainer.nets["discriminator"]
+        norms[name] = singular_values(d)
+        assert len(norms[name]) >= 3
+        if name != "hinge_fashion":  # reported live for the constrained critics: the product of the layers' norms
             bound = train_values(events, "d_lipschitz_bound")
-            assert len(bound) == 4 and bound[-1] == pytest.approx(lipschitz_bound(trainer.nets["discriminator"]), rel=1e-3)
-    assert all(0.95 < n < 1.05 for n in norms["sngan_fashion"])  # by construction, whatever D learned
-    assert not all(0.95 < n < 1.05 for n in norms["hinge_fashion"])
+            assert len(bound) == 4 and bound[-1] == pytest.approx(math.prod(norms[name]), rel=1e-3)
+    assert all(abs(n - 1.0) < 0.05 for n in norms["sngan_fashion"]), norms["sngan_fashion"]
+    assert not all(abs(n - 1.0) < 0.05 for n in norms["hinge_fashion"])
     # clipping bounds each weight, not each layer: the layers' norms are set by the clip value and the shapes
-    assert not all(0.95 < n < 1.05 for n in norms["wgan_clip_fashion"])
+    assert not all(abs(n - 1.0) < 0.05 for n in norms["wgan_clip_fashion"])
+
+
+def spy_on_d_loss(trainer):
+    """Wrap the run's D loss; each call's inputs, settings, output and report are kept in the returned list."""
+    calls = []
+    original = trainer.algorithm.loss.d_loss
+
+    def d_loss(real, fake, target, ctx):
+        out = original(real, fake, target, ctx)
+        calls.append({"real": real.detach().clone(), "fake": fake.detach().clone(), "target": target,
+                      "out": out.detach().clone(), "real_x": None if ctx.real_x is None else ctx.real_x.clone(),
+                      "fake_x": None if ctx.fake_x is None else ctx.fake_x.clone(), "report": dict(ctx.report),
+                      "settings": dataclasses.replace(ctx.settings)})
+        return out
+
+    trainer.algorithm.loss = dataclasses.replace(trainer.algorithm.loss, d_loss=d_loss)
+    return calls
 
 
 def test_improved_techniques_compose_with_label_smoothing(fake_fashion):
     trainer, events = small("improved_fashion", fake_fashion, "feature_layer=1")
+    calls = spy_on_d_loss(trainer)
     assert trainer.run(60) == "done"
     last = events.of(ev.Metrics)[-1].values
     for name in ("feature_matching", "historical_d", "historical_g", "minibatch_closeness", "d_real", "d_fake"):
         assert np.isfinite(last[name]), name
-    # one-sided smoothing: D's target for real data is 0.9, so D(x) does not run to 1
-    smooth = train_values(events, "d_real")
-    plain, plain_events = small("dcgan_fashion", fake_fashion)
+    # one-sided smoothing: D's target for real data is 1 − 0.1, for fakes still 0
+    assert len(calls) == 60 and {c["target"] for c in calls} == {0.9}
+    for c in calls[::10]:
+        expected = (F.binary_cross_entropy_with_logits(c["real"], torch.full_like(c["real"], 0.9))
+                    + F.binary_cross_entropy_with_logits(c["fake"], torch.zeros_like(c["fake"])))
+        assert c["out"].item() == pytest.approx(expected.item(), rel=1e-5)
+    # so D(x) does not run to 1: the same model and seed without smoothing puts D(x) higher
+    plain, plain_events = small("improved_fashion", fake_fashion, "feature_layer=1", "label_smoothing=0")
+    plain_calls = spy_on_d_loss(plain)
     plain.run(60)
-    assert np.mean(smooth[-3:]) < np.mean(train_values(plain_events, "d_real")[-3:])
-    assert np.mean(smooth[-3:]) < 0.93
+    assert {c["target"] for c in plain_calls} == {1.0}
+    smooth, unsmoothed = train_values(events, "d_real"), train_values(plain_events, "d_real")
+    assert np.mean(smooth[-3:]) < np.mean(unsmoothed[-3:]) - 0.01, (smooth, unsmoothed)
 
 
 def test_minibatch_discrimination_sees_a_collapsed_batch():
@@ -140,16 +274,35 @@ def test_vae_elbo_improves_and_its_samples_are_blurrier_than_the_data(fake_fashi
 
 
 def test_semi_supervised_scores_both_classifiers_live(fake_fashion):
-    trainer, events = quick("sgan_fashion", "batch_size=16", "metrics_every=20", "metrics_samples=100",
+    trainer, events = quick("sgan_fashion", "batch_size=16", "metrics_every=20", "metrics_samples=256",
                             "labelled=30", fake_dir=fake_fashion)
     labels = trainer.dataset.labels[trainer.dataset.labelled_index]
     assert len(labels) == 30 and torch.bincount(labels, minlength=10).tolist() == [3] * 10
     trainer.run(40)
     quality = [m for m in events.of(ev.Metrics) if m.group == "quality"]
     assert [m.step for m in quality] == [20, 40]
-    for m in quality:
-        assert 0.0 <= m.values["test_accuracy"] <= 1.0 and 0.0 <= m.values["baseline_accuracy"] <= 1.0
     assert "supervised_loss" in events.of(ev.Metrics)[-2].values
+    # the last measurement is of the final weights: score both nets here on the whole held-out split
+    test = make_test_set(trainer.config)
+    images, truth = test.scaled(torch.arange(len(test))), test.labels
+    assert len(truth) == 256
+    for name, net in (("test_accuracy", "discriminator"), ("baseline_accuracy", "baseline")):
+        model = trainer.nets[net].eval()
+        with torch.no_grad():
+            mine = (model(images).class_logits.argmax(1) == truth).float().mean().item()
+        assert quality[-1].values[name] == pytest.approx(mine, abs=1e-6), name
+
+
+def test_classifier_accuracy_scores_a_knowing_and_a_constant_head(fake_fashion):
+    from engine.metrics.live import ClassifierAccuracy
+    config = load_preset("sgan_fashion", [f"data.path={str(fake_fashion)!r}"])
+    probe = ClassifierAccuracy({"knows": BarReader(), "renamed": BarReader(relabel=[(c + 1) % 10 for c in range(10)]),
+                                "constant": BarReader(constant=3)}, config, 200)
+    values = probe.compute(probe.snapshot())
+    assert values["knows"] == 1.0
+    assert values["renamed"] == 0.0  # a classifier is scored on the labels' own names
+    share = (probe.labels == 3).float().mean().item()
+    assert values["constant"] == pytest.approx(share) and 0.03 < share < 0.2  # about 1 in 10
 
 
 @pytest.mark.skipif(not REAL_FASHION.is_dir(), reason="needs Fashion-MNIST: apt-get install dataset-fashion-mnist")

@@ -16,7 +16,7 @@ from engine.presets import load_preset
 from engine.data import DataError, DownloadError, make_dataset
 from engine.data.download import download
 from engine.data.images import DEBIAN_FASHION_MNIST, fetch_files, load_cifar10, read_idx
-from helpers import Recorder, quick, LocalServer
+from helpers import Recorder, quick, LocalServer, trained_parameters, unmoved_networks
 from engine import events as ev
 
 
@@ -67,9 +67,14 @@ def test_image_folder_skips_and_counts_bad_files(tmp_path):
 
 def test_folder_preset_trains_and_warns(tmp_path):
     folder = make_folder(tmp_path)
-    trainer, events = quick("dcgan_fashion", "dataset=folder", f"data.path={str(folder)!r}", "batch_size=4")
-    trainer.run(2)
+    trainer, events = quick("dcgan_fashion", "dataset=folder", f"data.path={str(folder)!r}", "batch_size=4",
+                            run_dir=tmp_path / "run")
+    before = trained_parameters(trainer)
+    assert trainer.run(2) == "done", [f.message for f in events.of(ev.Failed)]
+    assert trainer.step == 2 and events.of(ev.Finished)[-1].step == 2
     assert any("Skipped 2" in w.text for w in events.of(ev.Warning))
+    assert unmoved_networks(trainer, before) == []  # G and D both took optimizer steps on the folder's images
+    assert (tmp_path / "run" / "checkpoints" / "step_0000002.pt").is_file()
 
 
 def test_empty_or_imageless_folder_is_a_clear_error(tmp_path):

@@ -15,7 +15,7 @@ from engine.metrics import mixture_quality, painter_quality
 from engine.metrics import evaluator as evaluator_module
 from engine.metrics.images import class_histogram, frechet_distance, image_quality, precision_recall
 from engine.metrics.matching import best_assignment, matched_accuracy
-from helpers import quick
+from helpers import BarReader, best_matched_accuracy, quick
 
 HAVE_FASHION = (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
 
@@ -120,12 +120,61 @@ def test_infogan_code_accuracy_is_measured_live(fake_fashion):
                             fake_dir=fake_fashion)
     trainer.run(5)
     quality = [e for e in events.of(ev.Metrics) if e.group == "quality"][0]
-    assert 0.0 < quality.values["code_accuracy"] <= 1.0
+    # Q's first code on the probe's real images, matched to their classes here
+    probe = trainer.quality.extras[0]
+    d = trainer.nets["discriminator"].eval()
+    with torch.no_grad():
+        codes = d(probe.real).q[:, :10].argmax(1).numpy()
+    expected = best_matched_accuracy(codes, probe.labels.numpy(), 10)
+    assert quality.values["code_accuracy"] == pytest.approx(expected)
+
+
+def test_code_accuracy_matches_codes_to_classes(fake_fashion):
+    from engine.data import make_dataset
+    from engine.metrics.live import CodeAccuracy
+    from engine.presets import load_preset
+    data = make_dataset(load_preset("infogan_fashion", [f"data.path={str(fake_fashion)!r}"]))
+    renamed = [(3 * c + 7) % 10 for c in range(10)]  # the codes know the classes, under other names
+    knows = CodeAccuracy(BarReader(relabel=renamed), data, 10, 300, 0)
+    assert knows.compute(knows.snapshot())["code_accuracy"] == 1.0
+    constant = CodeAccuracy(BarReader(constant=4), data, 10, 300, 0)
+    share = np.bincount(constant.labels.numpy(), minlength=10).max() / 300  # the best a single code can match
+    assert constant.compute(constant.snapshot())["code_accuracy"] == pytest.approx(share) and share < 0.2
+    # the matching is the best one: a code that knows all but one class scores 9 classes' worth
+    partly = CodeAccuracy(BarReader(relabel=[0, 1, 2, 3, 4, 5, 6, 7, 8, 8]), data, 10, 300, 0)
+    labels = partly.labels.numpy()
+    assert partly.compute(partly.snapshot())["code_accuracy"] == pytest.approx(
+        best_matched_accuracy(np.minimum(labels, 8), labels, 10))
+
+
+def printed_metrics(text):
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.startswith("  ")}
 
 
 def test_eval_prints_the_metrics_of_a_checkpoint(tmp_path, capsys):
-    assert cli(["train", "ring8", "--steps", "20", "--out", str(tmp_path / "run")]) == 0
+    from engine.metrics.live import QualityProbe
+    trainer, _ = quick("ring8", "metrics_samples=500", "metrics_every=0", run_dir=tmp_path / "run")
+    assert trainer.run(20) == "done"
+    # what the trainer itself measures with these weights, with no checkpoint in between
+    probe = QualityProbe(trainer)
+    expected = probe.compute(probe.snapshot(trainer))
     capsys.readouterr()
     assert cli(["eval", str(tmp_path / "run" / "checkpoints" / "step_0000020.pt"), "--n", "500"]) == 0
     out = capsys.readouterr().out
-    assert "modes_captured" in out and "high_quality" in out and "step 20" in out
+    assert "step 20" in out and "500 samples" in out
+    printed = printed_metrics(out)
+    assert printed.keys() == expected.keys() == {"modes_captured", "high_quality"}
+    for name, value in expected.items():
+        assert printed[name] == pytest.approx(value, abs=5e-5), name  # printed to 4 decimals
+    # a checkpoint with a known answer: a G that puts every sample on mode 3 captures one mode, all in 3σ
+    stuck, _ = quick("ring8", run_dir=tmp_path / "stuck")
+    last = stuck.nets["generator"].body[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(stuck.dataset.centres[3])
+    stuck.save_checkpoint()
+    assert cli(["eval", str(tmp_path / "stuck" / "checkpoints" / "step_0000000.pt"), "--n", "500"]) == 0
+    assert printed_metrics(capsys.readouterr().out) == {"modes_captured": 1.0, "high_quality": 1.0}
+    # and the untrained weights it came from do not score so
+    assert cli(["eval", str(tmp_path / "run" / "checkpoints" / "step_0000000.pt"), "--n", "500"]) == 0
+    assert printed_metrics(capsys.readouterr().out)["high_quality"] < 0.5

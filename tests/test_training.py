@@ -11,14 +11,20 @@ from engine import events as ev
 from engine.presets import preset_paths
 from engine.data.synthetic import RING_STD, ring_centres
 from engine.metrics import mixture_quality, painter_quality
-from helpers import Recorder, generated, quick
+from helpers import Recorder, generated, quick, trained_parameters, unmoved_networks
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in preset_paths()))
 def test_every_preset_trains_a_few_steps(name, fake_fashion, tmp_path):
     trainer, events = quick(name, "report_every=2", "sample_every=3", "batch_size=16",
                             fake_dir=fake_fashion, run_dir=tmp_path / "run")
-    assert trainer.run(6) == "done"
+    before = trained_parameters(trainer)
+    assert before and trainer.run(6) == "done"
+    waiting = set()
+    if trainer.config.algorithm == "seqgan":  # 6 steps are all MLE pre-training: D and the MLE-only twin wait
+        assert trainer.algorithm.phase(6) == "MLE pre-training"
+        waiting = set(before) - {"generator"}
+    assert set(unmoved_networks(trainer, before)) == waiting  # every network its phase trains took steps
     metrics = events.of(ev.Metrics)
     assert [m.step for m in metrics] == [2, 4, 6]
     losses = trainer.declaration.losses  # what the family says it checks for NaN, e.g. g_loss and d_loss
@@ -143,6 +149,24 @@ def test_tricks_compose_and_instance_noise_anneals():
     noise = [m.values["instance_noise"] for m in events.of(ev.Metrics) if m.group == "train"]
     assert noise == sorted(noise, reverse=True) and noise[0] > 0.3 and noise[-1] == 0.0
     assert any("Mixed precision needs CUDA" in w.text for w in events.of(ev.Warning))
-    ema = torch.cat([p.flatten() for p in trainer.ema["generator"].parameters()])
-    live = torch.cat([p.flatten() for p in trainer.nets["generator"].parameters()])
-    assert not torch.equal(ema, live)  # samples come from the smoothed copy
+    # one more step from a known EMA state: ema_new = ema_old + (1 − decay)(g_new − ema_old), parameter by parameter
+    # (at step 100, past any warm-up of the decay: the configured 0.9 applies)
+    assert trainer.run(100) == "done"
+    ema_net, g_net = trainer.ema["generator"], trainer.nets["generator"]
+    ema_old = [p.detach().clone() for p in ema_net.parameters()]
+    g_old = [p.detach().clone() for p in g_net.parameters()]
+    assert trainer.run(101) == "done"
+    g_new = [p.detach() for p in g_net.parameters()]
+    assert not all(torch.equal(a, b) for a, b in zip(g_old, g_new))  # G took a step
+    for old, g, new in zip(ema_old, g_new, ema_net.parameters()):
+        torch.testing.assert_close(new, old + 0.1 * (g - old), rtol=1e-5, atol=1e-6)
+    assert not all(torch.equal(a, b) for a, b in zip(ema_old, ema_net.parameters()))
+    # samples come from the smoothed copy, not from G
+    inputs = trainer.algorithm.random_inputs(64, torch.Generator().manual_seed(5))
+    samples = trainer.generate(inputs)
+    with torch.no_grad():
+        from_ema = ema_net.eval()(inputs["z"], inputs.get("codes"), inputs.get("labels"))
+        from_g = g_net.eval()(inputs["z"], inputs.get("codes"), inputs.get("labels"))
+    g_net.train()
+    assert torch.equal(samples, from_ema)
+    assert (samples - from_g).abs().max() > 1e-4
