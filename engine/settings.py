@@ -129,8 +129,10 @@ class OptimConfig:
     optimizer_d: str = _f("adam", "optimiser of D", choices=OPTIMIZERS)
     lr_g: float = _f(2e-4, "learning rate of G", gt=0.0, max=1.0, live=True, alias="lr_g")
     lr_d: float = _f(2e-4, "learning rate of D", gt=0.0, max=1.0, live=True, alias="lr_d")
-    betas_g: list = _f([0.5, 0.999], "Adam betas of G", min=0.0, max=0.9999, size=2, live=True, alias="betas_g")
-    betas_d: list = _f([0.5, 0.999], "Adam betas of D", min=0.0, max=0.9999, size=2, live=True, alias="betas_d")
+    betas_g: list = _f([0.5, 0.999], "Adam betas of G (SGD: the first is its momentum)", min=0.0, max=0.9999,
+                       size=2, live=True, alias="betas_g", when=lambda c: c.optim.optimizer_g != "rmsprop")
+    betas_d: list = _f([0.5, 0.999], "Adam betas of D (SGD: the first is its momentum)", min=0.0, max=0.9999,
+                       size=2, live=True, alias="betas_d", when=lambda c: c.optim.optimizer_d != "rmsprop")
     weight_decay_d: float = _f(0.0, "L2 weight decay of D (the loss-sensitive GAN asks for it)", min=0.0, max=1.0,
                                live=True, alias="weight_decay_d", families=GAN)
 
