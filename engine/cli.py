@@ -6,6 +6,7 @@
                       (a sequence model prints its samples, or writes them to --out FILE.txt)
     gan-studio eval CKPT [--n 2500]
     gan-studio export CKPT --onnx G.onnx   (the sampling network as ONNX, batch size free)
+    gan-studio birthday CKPT [--s 400] [--scan] [--trials 5] [--seed S] [--out pairs.png]   (repeated samples)
     gan-studio presets
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from engine import commands as cmd
 from engine import events as ev
 from engine.checkpoint import CheckpointError, load_checkpoint
+from engine.cli_tools import add_birthday, cmd_birthday
 from engine.config import Config, ConfigError
 from engine.data import DataError, DownloadError
 from engine.images import save_png
@@ -379,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
     evaluator = verbs.add_parser("evaluator", help="train the Fashion-MNIST evaluator shipped in engine/resources/")
     evaluator.add_argument("--epochs", type=int, default=3)
+    add_birthday(verbs)
     verbs.add_parser("presets", help="list the presets")
     return parser
 
@@ -389,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         return launch_studio()
     args.argv = list(sys.argv[1:] if argv is None else argv)
     handler = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "export": cmd_export,
-               "evaluator": cmd_evaluator, "presets": cmd_presets}[args.verb]
+               "evaluator": cmd_evaluator, "presets": cmd_presets, "birthday": cmd_birthday}[args.verb]
     try:
         return handler(args)
     except USER_ERRORS as exc:

@@ -14,13 +14,14 @@ ACTIONS = (
     ("save", "Save", "Ctrl+S", "save", "Save a checkpoint now"),
     ("open", "Open…", "Ctrl+O", "open_dialog", "Open a run folder or checkpoint"),
     ("export", "Export…", "Ctrl+E", "export_dialog", "Export samples or curves"),
+    ("duplicates", "Duplicates…", "", "duplicates_dialog", "Look for repeated samples: the birthday-paradox test"),
     ("rollback", "Roll back", "Ctrl+Z", "roll_back", "Restore the last good checkpoint of the paused run"),
     ("dark", "Dark theme", "", "apply_theme", "Switch between light and dark"),
     ("about", "About GAN Studio", "", "show_about", "Versions of GAN Studio, PyTorch, Qt and Python"),
 )
 TOOLBAR = (("start", "pause", "step", "stop", "fork"), ("save", "open", "export"))
 MENUS = (("&File", ("open", "save", "export")), ("&Run", ("start", "pause", "step", "stop", "fork", "rollback")),
-         ("&View", ("dark",)), ("&Help", ("about",)))
+         ("&Tools", ("duplicates",)), ("&View", ("dark",)), ("&Help", ("about",)))
 
 
 def install_actions(window) -> dict[str, QAction]:

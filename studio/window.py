@@ -383,6 +383,10 @@ class MainWindow(QMainWindow):
     def export_dialog(self):
         self.exporter.ask(self, self.config.name)
 
+    def duplicates_dialog(self):
+        from studio.duplicates import DuplicatesDialog  # the birthday-paradox test of the run's samples
+        DuplicatesDialog.show_for(self)
+
     def export(self, kind: str, path: Path, count: int = 64, seed: int = 0, scale: int = 1):
         """Write an export; slow kinds run off the main thread and end in exportDone / exportFailed."""
         self.exporter.export(kind, path, count, seed, scale)
