@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PIL import Image
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, Slot
 
 from engine.cli import main as cli
 from studio.window import MainWindow
@@ -105,19 +105,71 @@ def test_traversal_sheet_has_a_row_per_category_and_a_column_per_value(qtbot, tm
     win.close()
 
 
+class Renders(QObject):
+    """Every picture the explorer's worker draws, with the point it drew and the step of the weights the panel
+    held when it arrived (a queued slot: the sampler a picture was drawn with is announced before the picture)."""
+
+    def __init__(self, panel):
+        super().__init__()
+        self.panel = panel
+        self.got: list[tuple[int | None, int, int, np.ndarray]] = []
+        panel.worker.pictureReady.connect(self.take)
+
+    @Slot(object, object, float)
+    def take(self, picture, point, _asked):
+        self.got.append((point.label, point.seed, self.panel.sampler.step, picture))
+
+    def wait(self, qtbot, after: int, label: int, seed: int, newer_than: int = -1) -> np.ndarray:
+        """The first picture of (label, seed) drawn from weights newer than the step given, among those drawn
+        after the first `after` ones."""
+        def match():
+            return next((g for g in self.got[after:] if g[:2] == (label, seed) and g[2] > newer_than), None)
+        qtbot.waitUntil(lambda: match() is not None, timeout=TIMEOUT)
+        return match()[3]
+
+
 def test_explorer_follows_a_running_training(qtbot, tmp_path, fake_fashion):
     win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
     win.close_policy = "discard"
     qtbot.addWidget(win)
     win.select_preset("cgan_fashion")
-    for item in (f"data.path={str(fake_fashion)!r}", "batch_size=8", "sample_every=5"):
+    for item in (f"data.path={str(fake_fashion)!r}", "batch_size=8", "sample_every=5", "metrics_every=0"):
         key, value = item.split("=", 1)
         win.config.set(key, value)
+    sent = []  # the steps of the generator weights the running training sent the explorer
+    win.bridge.generatorWeights.connect(lambda event: sent.append(event.step))
     with qtbot.waitSignal(win.explorer.pictureShown, timeout=TIMEOUT):
         win.start()
     panel = win.explorer
-    assert panel.class_box is not None and panel.class_box.count() == 10
-    before = panel.picture.copy()
-    after = shown_after(qtbot, panel, lambda: panel.class_box.setCurrentIndex(5))
-    assert not np.array_equal(before, after)
+    renders = Renders(panel)
+    assert panel.class_box is not None and panel.class_box.count() == 10 and panel.point.label == 0
+
+    # paused, the weights hold still: the class picker alone changes the picture, and changes it back
+    with qtbot.waitSignal(win.bridge.paused, timeout=TIMEOUT):
+        win.pause_action.trigger()
+    qtbot.waitUntil(lambda: panel.sampler is not None and panel.sampler.step == sent[-1], timeout=TIMEOUT)
+    paused_step = panel.sampler.step
+    seed = panel.seed.value() + 1  # a point not drawn before
+    mark = paused_mark = len(renders.got)
+    panel.seed.setValue(seed)
+    class_0 = renders.wait(qtbot, mark, 0, seed)
+    mark = len(renders.got)
+    panel.class_box.setCurrentIndex(5)
+    class_5 = renders.wait(qtbot, mark, 5, seed)
+    assert not np.array_equal(class_0, class_5)
+    mark = len(renders.got)
+    panel.class_box.setCurrentIndex(0)
+    assert np.array_equal(renders.wait(qtbot, mark, 0, seed), class_0)  # the same weights draw the same picture
+    mark = len(renders.got)
+    panel.class_box.setCurrentIndex(5)
+    assert np.array_equal(renders.wait(qtbot, mark, 5, seed), class_5)
+    assert {step for _, _, step, _ in renders.got[paused_mark:]} == {paused_step}
+
+    # the picker stays on 5; the training goes on and its new weights change the picture: the explorer follows
+    mark = len(renders.got)
+    with qtbot.waitSignal(win.bridge.resumed, timeout=TIMEOUT):
+        win.pause_action.trigger()
+    followed = renders.wait(qtbot, mark, 5, seed, newer_than=paused_step + 5)
+    assert panel.class_box.currentIndex() == 5 and panel.sampler.step > paused_step + 5
+    assert not np.array_equal(followed, class_5)
     win.close()

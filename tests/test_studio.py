@@ -33,11 +33,18 @@ def window(qtbot, tmp_path):
     assert not studio_threads(), "a worker thread outlived the window"
 
 
+def train_rows(metrics: list) -> list:
+    """The training reports of a metricsArrived batch: quality rows come from their own thread, at their own
+    steps, and must not be taken for the newest training step."""
+    return [m for m in metrics if getattr(m, "group", "train") == "train"]
+
+
 def wait_metrics(qtbot, win, predicate):
+    """The newest training report that satisfies `predicate`, from the next batch that has one."""
     with qtbot.waitSignal(win.bridge.metricsArrived, timeout=TIMEOUT,
-                          check_params_cb=lambda ms: predicate(ms[-1])) as blocker:
+                          check_params_cb=lambda ms: any(predicate(m) for m in train_rows(ms))) as blocker:
         pass
-    return blocker.args[0][-1]
+    return [m for m in train_rows(blocker.args[0]) if predicate(m)][-1]
 
 
 def choose(win, name):
@@ -51,10 +58,13 @@ def test_opens_on_the_ring_ready_to_start(window):
 
 
 def test_train_pause_steer_step_export_fork_close(qtbot, window, tmp_path):
+    from engine.checkpoint import load_checkpoint
+    from studio.runs import latest_checkpoint
     choose(window, "grid25")
     choose(window, "ring8")
+    window.config.set("metrics_every", 50)  # quality rows (their own thread, their own steps) mix with the reports
     with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT,
-                          check_params_cb=lambda ms: ms[-1].step >= 50):
+                          check_params_cb=lambda ms: any(m.step >= 50 for m in train_rows(ms))):
         window.start_action.trigger()
     # locked fields say why; live ones stay editable
     assert not window.form.widgets["data.batch_size"].isEnabled()
@@ -81,10 +91,10 @@ def test_train_pause_steer_step_export_fork_close(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT) as blocker:
         window.pause_action.trigger()
     before = blocker.args[0].step
-    stepped = None
-    with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT) as blocker:
+    with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT,
+                          check_params_cb=lambda ms: bool(train_rows(ms))) as blocker:
         window.step_action.trigger()
-    assert blocker.args[0][-1].step == before + 1
+    assert [m.step for m in train_rows(blocker.args[0])] == [before + 1]  # one step, reported once
 
     out = tmp_path / "grid.png"
     with qtbot.waitSignal(window.exportDone, timeout=TIMEOUT):
@@ -107,6 +117,19 @@ def test_train_pause_steer_step_export_fork_close(qtbot, window, tmp_path):
     assert window.run_dir != parent_dir and "-fork-" in window.run_dir.name
     first = wait_metrics(qtbot, window, lambda m: True)
     assert first.step > before and first.values["lr_g"] == 2e-4
+
+    # close while the child trains (the fixture's policy is "save"): the worker ends, its last step is saved
+    child = window.run_dir
+    worker = window.bridge._process
+    assert worker is not None and worker.is_alive()
+    ended = []
+    window.bridge.finished.connect(ended.append)
+    window.close()
+    assert not worker.is_alive() and worker.exitcode == 0, "the training process outlived the window"
+    assert not window.bridge.running and not studio_threads()
+    assert [e.reason for e in ended] == ["stopped"]
+    saved = latest_checkpoint(child)
+    assert saved is not None and load_checkpoint(saved)["step"] == ended[0].step >= first.step > before
 
 
 def test_settings_and_last_preset_are_remembered(qtbot, tmp_path):
@@ -165,25 +188,54 @@ def test_reopening_a_run_restores_curves_and_samples(qtbot, window):
     assert window.run_dir == run_dir and window.curves.buffer.steps[window.curves.buffer.n - 1] == 80
 
 
+def click_curve_at(qtbot, curves, step: float) -> None:
+    """A real left click (press and release on the plot widget's viewport) on the first curve plot, at the
+    given step and half way up its y range, as a person clicks a point on a curve."""
+    from PySide6.QtCore import QPointF
+    plot = curves.first_plot
+    (_, _), (y0, y1) = plot.vb.viewRange()
+    scene_point = plot.vb.mapViewToScene(QPointF(step, (y0 + y1) / 2))
+    view = curves.layout_widget
+    qtbot.mouseClick(view.viewport(), Qt.LeftButton, pos=view.mapFromScene(scene_point))
+
+
 def test_scrubbing_and_clicking_a_curve_show_older_samples(qtbot, window):
     window.config.set("train.steps", 150)
     with qtbot.waitSignal(window.bridge.finished, timeout=TIMEOUT):
         window.start()
     panel = window.samples
-    assert [s for s, _ in panel.snapshots] == [0, 50, 100, 150]
+    on_disk = sorted(p.name for p in (window.run_dir / "samples").glob("step_*.png"))
+    assert on_disk == [f"step_{s:07d}.png" for s in (0, 50, 100, 150)]
+    # the panel holds the snapshots it was shown (a GUI stall may coalesce one away, never invent one)
+    steps = [s for s, _ in panel.snapshots]
+    assert len(steps) >= 3 and steps[-1] == 150 and {f"step_{s:07d}.png" for s in steps} <= set(on_disk)
     panel.slider.setValue(0)
-    assert panel.label.text() == "step 0"
+    assert panel.label.text() == f"step {steps[0]}"
     first = panel.current_picture().copy()
-    panel.slider.setValue(2)
-    assert panel.label.text() == "step 100"
+    panel.slider.setValue(len(steps) - 2)
+    assert panel.label.text() == f"step {steps[-2]}"
     assert not np.array_equal(first, panel.current_picture())
-    window.curves.stepClicked.emit(48)
-    assert panel.label.text() == "step 50"
+
+    # click a curve a little past an older snapshot: the real handler runs once and shows that snapshot
+    panel.slider.setValue(panel.slider.maximum())  # back to live
+    window.curves.flush()
+    qtbot.wait(20)  # the plots take their new range before the click is aimed
+    clicked = []
+    window.curves.stepClicked.connect(clicked.append)
+    target = steps[-2]
+    click_curve_at(qtbot, window.curves, target + 3)
+    qtbot.wait(50)
+    assert len(clicked) == 1, f"one click emitted stepClicked {len(clicked)} times"
+    assert abs(clicked[0] - (target + 3)) <= 2  # the step under the cursor, to a pixel or so
+    assert panel.label.text() == f"step {target}" and not panel.live
+    with Image.open(window.run_dir / "samples" / f"step_{target:07d}.png") as img:
+        assert np.array_equal(panel.current_picture(), np.asarray(img.convert("RGB")))
+
     gif = window.run_dir.parent / "timelapse.gif"
     with qtbot.waitSignal(window.exportDone, timeout=TIMEOUT):
         window.export("gif", gif)
     with Image.open(gif) as img:
-        assert img.n_frames == 4  # one frame per snapshot
+        assert img.n_frames == len(on_disk)  # one frame per snapshot
 
 
 def test_bridge_signals_survive_many_emits():
@@ -224,17 +276,24 @@ def test_a_killed_training_process_is_reported_and_its_checkpoints_stay_intact(q
     import os
     import signal
 
-    from engine.checkpoint import load_checkpoint
+    from engine.checkpoint import checkpoint_step, load_checkpoint
     window.config.set("checkpoint_every", 20)
     with qtbot.waitSignal(window.bridge.checkpointed, timeout=TIMEOUT,
-                          check_params_cb=lambda e: e.step >= 20):
+                          check_params_cb=lambda e: e.step >= 40):
         window.start()
+    folder = window.run_dir / "checkpoints"
+    before = {path.name: checkpoint_step(path) for path in folder.glob("step_*.pt")}
+    assert max(before.values()) >= 40  # written after training began, not only the step-0 one
     with qtbot.waitSignal(window.bridge.failed, timeout=TIMEOUT) as blocker:
         os.kill(window.bridge._process.pid, signal.SIGKILL)
     assert "stopped unexpectedly" in blocker.args[0].message
-    assert window.last_message_box is not None and "stopped unexpectedly" in window.last_message_box.text()
-    for path in (window.run_dir / "checkpoints").glob("step_*.pt"):
-        assert load_checkpoint(path)["step"] >= 0
+    box = window.last_message_box
+    assert box is not None and box.isVisible() and "stopped unexpectedly" in box.text()
+    after = sorted(folder.glob("step_*.pt"))  # (the newest five are kept: older ones may have been pruned)
+    assert after and checkpoint_step(after[-1]) >= max(before.values())  # the kill lost nothing already saved
+    for path in after:  # every checkpoint left loads whole, at the step its name says
+        assert load_checkpoint(path)["step"] == checkpoint_step(path)
+    assert load_checkpoint(after[-1])["step"] >= 40
     assert not window.bridge.running and window.start_action.isEnabled()
 
 
@@ -277,18 +336,51 @@ def test_training_stops_and_saves_when_the_window_process_dies(tmp_path):
 
 
 def test_a_nan_pause_offers_a_roll_back_that_reaches_the_engine(qtbot, window):
-    from engine import events as ev
-    with qtbot.waitSignal(window.bridge.metricsArrived, timeout=TIMEOUT):
+    """A real NaN: a live instance-noise σ of 1e300 is Inf in float32, so D's inputs are Inf and both losses NaN
+    at the next step. The engine pauses, the window offers the roll back, and the engine goes back to the last
+    good checkpoint (its step, its weights, its live settings) and trains on from there."""
+    from engine.checkpoint import load_checkpoint
+    from engine.device import inputs_to
+    from engine.sampler import load_sampler
+    for key, value in (("checkpoint_every", 20), ("sample_every", 20), ("metrics_every", 0)):
+        window.config.set(key, value)
+    saved, shown, rolled = [], [], []
+    window.bridge.checkpointed.connect(saved.append)
+    window.bridge.samplesArrived.connect(shown.append)
+    window.bridge.rolledBack.connect(rolled.append)
+    with qtbot.waitSignal(window.bridge.checkpointed, timeout=TIMEOUT, check_params_cb=lambda e: e.step >= 40):
         window.start()
-    reason = "NaN or Inf in G's loss at step 7; training is paused — lower a learning rate or roll back."
-    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT):
-        window.bridge._emit(ev.Paused(7, reason=reason))  # as the engine reports it
+    noise = window.form.widgets["tricks.instance_noise"]
+    with qtbot.waitSignal(window.bridge.paused, timeout=TIMEOUT, check_params_cb=lambda e: bool(e.reason)) as blocker:
+        noise.setText("1e300")
+        noise.editingFinished.emit()
+    nan_step = blocker.args[0].step
+    good = saved[-1]  # the newest checkpoint, written before the NaN (none is written with NaN weights)
+    assert 40 <= good.step < nan_step
     box = window.last_message_box
-    assert box.text() == "NaN or Inf in G's loss at step 7." and box.detailedText() == reason
+    assert box.isVisible() and box.text().startswith("NaN or Inf in") and box.text().endswith(f"at step {nan_step}.")
+    assert "roll back" in box.detailedText()
+    assert window.bridge.is_paused and window.pause_action.text() == "Resume" and window.rollback_action.isEnabled()
+
     roll_back = [b for b in box.buttons() if b.text() == "Roll back"][0]
-    with qtbot.waitSignal(window.bridge.rolledBack, timeout=TIMEOUT) as blocker:
-        roll_back.click()
-    assert blocker.args[0].step == 0  # the run's first checkpoint
+    shown.clear()
+    roll_back.click()
+    qtbot.waitUntil(lambda: bool(rolled) and any(s.step == good.step for s in shown), timeout=TIMEOUT)
+    assert rolled[0].step == good.step and Path(rolled[0].path) == Path(good.path)
+    # the engine draws its fixed noise with the checkpoint's weights: the same points the checkpoint gives
+    state = load_checkpoint(good.path)
+    expected = load_sampler(state).generate(inputs_to(state["fixed"], "cpu")).numpy()
+    drawn = [s for s in shown if s.step == good.step][-1].points
+    assert np.isfinite(drawn).all() and np.allclose(drawn, expected, atol=1e-5)
+    qtbot.waitUntil(lambda: window.samples.label.text() == f"step {good.step} (live)", timeout=TIMEOUT)
+
+    with qtbot.waitSignal(window.bridge.resumed, timeout=TIMEOUT):
+        window.pause_action.trigger()
+    first = wait_metrics(qtbot, window, lambda m: True)
+    assert good.step < first.step <= good.step + window.config.train.report_every  # on from the checkpoint
+    later = wait_metrics(qtbot, window, lambda m: m.step > nan_step + 20)  # past the NaN: σ went back too
+    assert np.isfinite(later.values["d_loss"]) and np.isfinite(later.values["g_loss"])
+    assert not window.bridge.is_paused and window.bridge.running
 
 
 def test_a_model_s_own_terms_get_their_plot_and_its_settings_stay_live(qtbot, window, fake_fashion):
