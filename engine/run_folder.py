@@ -11,7 +11,7 @@ from pathlib import Path
 from engine import events as ev
 from engine.checkpoint import (CheckpointError, by_step, check_data_matches, check_matches, data_fields,
                                load_checkpoint, repair_jsonl, restore_into, save_checkpoint)
-from engine.config import Config
+from engine.config import Config, aliases
 from engine.device import inputs_to
 
 KEEP_CHECKPOINTS = 5
@@ -103,10 +103,17 @@ class RunFolder:
             self.emit(ev.CommandRejected(str(exc)))
             return
         restored = Config.from_dict(state["config"])
+        changed = []
         for key in self.config.live_keys():
-            self.config.set(key, restored.get(key), check=False)
+            key, old, new = self.config.set(key, restored.get(key), check=False)
+            if old != new:
+                changed.append((key, old, new))
         self.algorithm.settings_changed()
         self.settings_version += 1
         self.rollbacks += 1
         self.emit(ev.RolledBack(self.step, self.last_good_checkpoint))
+        for key, old, new in changed:  # the checkpoint's live settings are back: said and logged like any change
+            short = next((a for a, k in aliases().items() if k == key), key)
+            self.emit(ev.ParamChanged(self.step, short, old, new))
+            self._log_change({"step": self.step, "name": short, "old": old, "new": new})
         self.emit_samples()

@@ -373,6 +373,9 @@ def test_a_nan_pause_offers_a_roll_back_that_reaches_the_engine(qtbot, window):
     drawn = [s for s in shown if s.step == good.step][-1].points
     assert np.isfinite(drawn).all() and np.allclose(drawn, expected, atol=1e-5)
     qtbot.waitUntil(lambda: window.samples.label.text() == f"step {good.step} (live)", timeout=TIMEOUT)
+    # the checkpoint's σ is back in the window too, so Start or Fork would not train with the NaN's setting again
+    qtbot.waitUntil(lambda: window.config.tricks.instance_noise == 0.0, timeout=TIMEOUT)
+    assert float(noise.text() or 0) == 0.0
 
     with qtbot.waitSignal(window.bridge.resumed, timeout=TIMEOUT):
         window.pause_action.trigger()
