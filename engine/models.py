@@ -104,13 +104,16 @@ def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None) -> 
 
 
 class Generator(nn.Module):
-    def __init__(self, config: Config, data_shape: tuple, num_classes: int):
+    def __init__(self, config: Config, data_shape: tuple, num_classes: int, conditioned: bool | None = None):
+        """conditioned: embed the label (None: as model.conditional / auxiliary_classifier say)."""
         super().__init__()
         m = config.model
         self.data_shape = tuple(data_shape)
         self.noise_dim = m.noise_dim
         self.code_dim = code_dim(config)
-        conditioned = (m.conditional or m.auxiliary_classifier) and num_classes > 0
+        if conditioned is None:
+            conditioned = m.conditional or m.auxiliary_classifier
+        conditioned = conditioned and num_classes > 0
         self.embed = nn.Embedding(num_classes, _embed_dim(num_classes)) if conditioned else None
         in_dim = m.noise_dim + self.code_dim + (self.embed.embedding_dim if self.embed is not None else 0)
         if m.architecture == "mlp":
@@ -190,9 +193,11 @@ class MinibatchDiscrimination(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """encoder_dim > 0 makes it an encoder: its head outputs that many numbers (the VAE's q(z|x))."""
+    """encoder_dim > 0 makes it an encoder: its head outputs that many numbers (the VAE's q(z|x)).
+    projection: a label projection (None: as model.conditional says)."""
 
-    def __init__(self, config: Config, data_shape: tuple, num_classes: int, encoder_dim: int = 0):
+    def __init__(self, config: Config, data_shape: tuple, num_classes: int, encoder_dim: int = 0,
+                 projection: bool | None = None):
         super().__init__()
         m, t = config.model, config.tricks
         self.data_shape = tuple(data_shape)
@@ -209,7 +214,8 @@ class Discriminator(nn.Module):
         else:
             out = 0 if self.semi_supervised else 1
         self.head = nn.Linear(head_in, out) if out else None
-        self.projection = nn.Embedding(num_classes, head_in) if m.conditional and num_classes else None
+        projection = m.conditional if projection is None else projection
+        self.projection = nn.Embedding(num_classes, head_in) if projection and num_classes else None
         wants_classes = (m.auxiliary_classifier or self.semi_supervised) and num_classes
         self.class_head = nn.Linear(head_in, num_classes) if wants_classes else None
         q_out = code_dim(config) + m.info_continuous

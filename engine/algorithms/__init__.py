@@ -17,6 +17,8 @@ BUILTIN = {
     "gan": "engine.algorithms.gan:GanAlgorithm",
     "vae": "engine.algorithms.vae:VaeAlgorithm",
     "seqgan": "engine.algorithms.seqgan:SeqGanAlgorithm",
+    "badgan": "engine.algorithms.badgan:BadGanAlgorithm",
+    "triplegan": "engine.algorithms.triplegan:TripleGanAlgorithm",
 }
 _loaded: dict[str, type] = {}
 _registered: dict[str, type] = {}
