@@ -26,7 +26,39 @@ from engine.worker import run_in_process
 TICK_MS = 33
 
 
-class EngineBridge(QObject):
+class Steering:
+    """The window's commands, by name, for a bridge that has send(command): the local trainer's (EngineBridge)
+    or a followed run's commands file (studio.follow.FollowBridge)."""
+
+    def pause(self):
+        self.send(cmd.Pause())
+
+    def resume(self):
+        self.send(cmd.Resume())
+
+    def step(self, n: int = 1):
+        self.send(cmd.Step(n))
+
+    def stop(self, save: bool = True):
+        self.send(cmd.Stop(save=save))  # a paused trainer blocks on its queue and wakes up for this
+
+    def set(self, name: str, value):
+        self.send(cmd.Set(name, value))
+
+    def save_now(self):
+        self.send(cmd.SaveNow())
+
+    def sample_now(self):
+        self.send(cmd.SampleNow())
+
+    def rollback(self):
+        self.send(cmd.Rollback())
+
+    def watch_generator(self, on: bool = True):
+        self.send(cmd.WatchGenerator(on))
+
+
+class EngineBridge(Steering, QObject):
     started = Signal(object)  # ev.Started
     metricsArrived = Signal(list)  # [ev.Metrics, ...] in step order
     samplesArrived = Signal(object)  # newest ev.Samples
@@ -131,32 +163,6 @@ class EngineBridge(QObject):
         if self.running and self._commands is not None:
             self._commands.put(command)
 
-    def pause(self):
-        self.send(cmd.Pause())
-
-    def resume(self):
-        self.send(cmd.Resume())
-
-    def step(self, n: int = 1):
-        self.send(cmd.Step(n))
-
-    def stop(self, save: bool = True):
-        self.send(cmd.Stop(save=save))  # a paused trainer blocks on its queue and wakes up for this
-
-    def set(self, name: str, value):
-        self.send(cmd.Set(name, value))
-
-    def save_now(self):
-        self.send(cmd.SaveNow())
-
-    def sample_now(self):
-        self.send(cmd.SampleNow())
-
-    def rollback(self):
-        self.send(cmd.Rollback())
-
-    def watch_generator(self, on: bool = True):
-        self.send(cmd.WatchGenerator(on))
 
     def join(self, timeout: float = 30.0) -> bool:
         """Wait for the worker to end (after stop()); True when no thread or process is left."""

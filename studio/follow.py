@@ -30,6 +30,7 @@ from engine import events as ev
 from engine.checkpoint import checkpoint_step
 from engine.config import Config
 from engine.run_control import COMMANDS_FILE, HEARTBEAT_FILE, STALE_SECONDS, LineTail, encode, judge
+from studio.bridge import Steering
 from studio.runs import _metrics_row, is_change
 
 LOOK_SECONDS = 0.25
@@ -46,7 +47,7 @@ def _parse(line: str):
         return None  # a damaged line is skipped, as File → Open skips it
 
 
-class FollowBridge(QObject):
+class FollowBridge(Steering, QObject):
     started = Signal(object)
     metricsArrived = Signal(list)
     samplesArrived = Signal(object)
@@ -118,27 +119,6 @@ class FollowBridge(QObject):
             self._sent.add(id_)
             self._outbox.append(line)
         self._wake.set()
-
-    def pause(self):
-        self.send(cmd.Pause())
-
-    def resume(self):
-        self.send(cmd.Resume())
-
-    def step(self, n: int = 1):
-        self.send(cmd.Step(n))
-
-    def stop(self, save: bool = True):
-        self.send(cmd.Stop(save=save))
-
-    def set(self, name: str, value):
-        self.send(cmd.Set(name, value))
-
-    def save_now(self):
-        self.send(cmd.SaveNow())
-
-    def sample_now(self):
-        self.send(cmd.SampleNow())
 
     def rollback(self):
         self.rejected.emit("Roll back works on a run this window trains; a followed run rolls back on its own "

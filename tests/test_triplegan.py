@@ -186,3 +186,18 @@ def test_live_settings_take_effect(fake_fashion):
     values = events.of(ev.Metrics)[-1].values
     assert values["g_loss"] == 0.0 and "pseudo_loss" not in values
     assert values["c_loss"] == pytest.approx(values["supervised_loss"] + values["adversarial_c"], rel=1e-6)
+
+
+def test_d_input_noise_reaches_every_image_d_sees(fake_fashion, monkeypatch):
+    trainer, events = small(fake_fashion)
+    trainer.apply_set("triplegan.d_input_noise", 0.3)
+    assert not events.of(ev.CommandRejected)
+    seen = []
+    D = trainer.nets["discriminator"]
+    original = D.forward
+    monkeypatch.setattr(D, "forward", lambda x, *a, **k: (seen.append(x.detach().clone()), original(x, *a, **k))[1])
+    grid = torch.linspace(-1, 1, 256)  # real pixels sit on the uint8 grid (G's are off it anyway); noise leaves it
+    assert trainer.run(1) == "done" and seen
+    for x in seen:
+        off_grid = (x.unsqueeze(-1) - grid).abs().min(-1).values > 1e-3
+        assert off_grid.float().mean() > 0.5

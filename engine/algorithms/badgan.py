@@ -44,10 +44,10 @@ import torch
 import torch.nn.functional as F
 
 from engine import tricks
-from engine.algorithms.base import GRAD_PLOT, data_previews
-from engine.algorithms.gan import GanAlgorithm, discriminator_layers
+from engine.algorithms.base import GRAD_PLOT, data_previews, needs_labelled_images
+from engine.algorithms.gan import GanAlgorithm, check_d_layer
 from engine.events import Declaration
-from engine.settings import LABELLED_IMAGE_DATASETS, LABELLED_IMAGE_NAMES, ConfigError, _f
+from engine.settings import ConfigError, _f
 
 
 def _density_on(c) -> bool:
@@ -166,13 +166,8 @@ class BadGanAlgorithm(GanAlgorithm):
     @classmethod
     def check_config(cls, config) -> None:
         d, s = config.data, config.badgan
-        if d.dataset not in LABELLED_IMAGE_DATASETS:
-            raise ConfigError(f"data.dataset = {d.dataset!r} is not allowed with algorithm = 'badgan': it needs a "
-                              f"labelled image data set with a test split; use {LABELLED_IMAGE_NAMES}.")
-        layers = discriminator_layers(config)
-        if s.matched_layer > layers:
-            raise ConfigError(f"badgan.matched_layer = {s.matched_layer} is not allowed: this D has {layers} hidden "
-                              f"layers; use 1 to {layers}, or 0 for the last.")
+        needs_labelled_images(config, "algorithm = 'badgan'")
+        check_d_layer(config, "badgan.matched_layer", s.matched_layer)
         pixels = d.channels * d.image_size ** 2
         if s.density_components >= pixels:
             raise ConfigError(f"badgan.density_components = {s.density_components} is not allowed: the images have "

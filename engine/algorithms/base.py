@@ -28,6 +28,14 @@ def data_previews(config) -> tuple:
         "images",)
 
 
+def needs_labelled_images(config, what: str) -> None:
+    """Semi-supervised families and options: refuse data without labels and a test split, in one sentence."""
+    from engine.settings import LABELLED_IMAGE_DATASETS, LABELLED_IMAGE_NAMES, ConfigError
+    if config.data.dataset not in LABELLED_IMAGE_DATASETS:
+        raise ConfigError(f"{what} needs a labelled image data set with a test split, but data.dataset = "
+                          f"{config.data.dataset!r}; use {LABELLED_IMAGE_NAMES}.")
+
+
 class Algorithm:
     name: str = ""
     section: str | None = None  # the family's own config section, e.g. "vae"

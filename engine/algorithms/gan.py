@@ -11,14 +11,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.algorithms.base import GRAD_PLOT, Algorithm, data_previews, grad_norm
+from engine.algorithms.base import GRAD_PLOT, Algorithm, data_previews, grad_norm, needs_labelled_images
 from engine.events import Declaration
 from engine.latent import Latent, draw_latent
 from engine.losses import LossContext, get_loss
 from engine.models import AutoencoderDiscriminator, Discriminator, Generator, lipschitz_bound
 from engine.metrics.live import ClassifierAccuracy, CodeAccuracy
-from engine.settings import (ENERGY_LOSSES, LABELLED_IMAGE_DATASETS, LABELLED_IMAGE_NAMES, TARGET_LOSSES,
-                             ConfigError)
+from engine.settings import ENERGY_LOSSES, TARGET_LOSSES, ConfigError
 from engine import tricks
 from engine.config import resolution_steps
 
@@ -42,6 +41,14 @@ PROGRESS = (("D", "d_loss", ".3f"), ("G", "g_loss", ".3f"), ("D(x)", "d_real", "
             ("M", "convergence", ".3f"))
 QUALITY_PAIRS = {"test_accuracy": ("semi-supervised D", "baseline_accuracy", "same net, labels only"),
                  "baseline_accuracy": ("same net, labels only", "test_accuracy", "semi-supervised D")}
+
+
+def check_d_layer(config, key: str, layer: int) -> None:
+    """A D layer named by number (1 = the first hidden layer, 0 = the last) must exist in this config's D."""
+    layers = discriminator_layers(config)
+    if layer > layers:
+        raise ConfigError(f"{key} = {layer} is not allowed: this D has {layers} hidden layers; use 1 to {layers}, "
+                          f"or 0 for the last.")
 
 
 def discriminator_layers(config) -> int:
@@ -113,9 +120,7 @@ class GanAlgorithm(Algorithm):
             raise ConfigError(f"tricks.label_smoothing = {t.label_smoothing} has no effect with loss.name = "
                               f"{l.name!r}; it needs one of {', '.join(TARGET_LOSSES)}, or set it to 0.")
         if m.semi_supervised:
-            if d.dataset not in LABELLED_IMAGE_DATASETS:
-                raise ConfigError(f"model.semi_supervised needs a labelled image data set with a test split, but "
-                                  f"data.dataset = {d.dataset!r}; use {LABELLED_IMAGE_NAMES}.")
+            needs_labelled_images(config, "model.semi_supervised")
             if m.conditional or m.auxiliary_classifier:
                 raise ConfigError("model.semi_supervised already gives D a class head; turn model.conditional and "
                                   "model.auxiliary_classifier off.")
@@ -130,10 +135,7 @@ class GanAlgorithm(Algorithm):
                 if on:
                     raise ConfigError(f"tricks.virtual_batchnorm is not allowed with {key}: the reference batch is "
                                       f"noise only; turn one of them off.")
-        layers = discriminator_layers(config)
-        if t.feature_layer > layers:
-            raise ConfigError(f"tricks.feature_layer = {t.feature_layer} is not allowed: this D has {layers} hidden "
-                              f"layers; use 1 to {layers}, or 0 for the last.")
+        check_d_layer(config, "tricks.feature_layer", t.feature_layer)
 
     @classmethod
     def declare(cls, config) -> Declaration:

@@ -32,12 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.algorithms.base import Algorithm, data_previews, grad_norm
+from engine.algorithms.base import Algorithm, data_previews, grad_norm, needs_labelled_images
 from engine.events import Declaration
 from engine.latent import Latent, draw_latent
 from engine.metrics.live import ClassifierAccuracy
 from engine.models import DOut, Discriminator, Generator, _d_trunk, _dcgan_init
-from engine.settings import LABELLED_IMAGE_DATASETS, LABELLED_IMAGE_NAMES, ConfigError, _f
+from engine.settings import ConfigError, _f
 
 
 @dataclass
@@ -52,6 +52,8 @@ class TripleGanSettings:
     lr_c: float = _f(3e-4, "learning rate of C and of the labels-only baseline (optimiser and betas: optim.*_d)",
                      gt=0.0, max=1.0, live=True, alias="lr_c")
     unlabelled_batch: int = _f(64, "unlabelled images per step, pseudo-labelled by C for D", min=1, max=4096)
+    d_input_noise: float = _f(0.0, "σ of Gaussian noise added to every image D sees while training (the authors' code: "
+                                   "0.3), so D cannot memorise the few labelled pairs", min=0.0, max=10.0, live=True)
     non_saturating: bool = _f(True, "G and C minimise −log D(pair) instead of the paper's log(1 − D(pair))")
 
 
@@ -128,10 +130,8 @@ class TripleGanAlgorithm(Algorithm):
     # -- what the config, the studio and the CLI know beforehand ------------------------------------
     @classmethod
     def check_config(cls, config) -> None:
-        d, s = config.data, config.triplegan
-        if d.dataset not in LABELLED_IMAGE_DATASETS:
-            raise ConfigError(f"algorithm = 'triplegan' needs a labelled image data set with a test split, but "
-                              f"data.dataset = {d.dataset!r}; use {LABELLED_IMAGE_NAMES}.")
+        s = config.triplegan
+        needs_labelled_images(config, "algorithm = 'triplegan'")
         if s.labelled < 10:  # every supported data set has 10 classes
             raise ConfigError(f"triplegan.labelled = {s.labelled} is not allowed: each of the 10 classes needs at "
                               f"least one labelled example, so use 10 or more.")
@@ -201,9 +201,10 @@ class TripleGanAlgorithm(Algorithm):
         probs_u = F.softmax(C(x_u).class_logits, 1)  # C's p_c(y|x_u), kept for C's own step
 
         # D: labelled pairs real; C's pairs (expectation over p_c, held fixed) and G's pairs fake
-        d_real = D(x_l, y_l).logit
-        d_c = all_class_logits(D, x_u)
-        d_g = D(fake.detach(), latent.labels).logit
+        noisy = self._noisy
+        d_real = D(noisy(x_l), y_l).logit
+        d_c = all_class_logits(D, noisy(x_u))
+        d_g = D(noisy(fake.detach()), latent.labels).logit
         weights = probs_u.detach()
         d_loss = (F.softplus(-d_real).mean() + alpha * (weights * F.softplus(d_c)).sum(1).mean()
                   + (1 - alpha) * F.softplus(d_g).mean())
@@ -212,7 +213,7 @@ class TripleGanAlgorithm(Algorithm):
         # C: the labels, fooling the updated D with its pairs, and (from pseudo_start) G's pairs
         supervised = F.cross_entropy(C(x_l).class_logits, y_l)
         with torch.no_grad():
-            scores = fooling(all_class_logits(D, x_u), s.non_saturating)
+            scores = fooling(all_class_logits(D, noisy(x_u)), s.non_saturating)
         adversarial = (probs_u * scores).sum(1).mean()
         c_loss = supervised + alpha * adversarial
         if step >= s.pseudo_start and s.alpha_p > 0:
@@ -225,7 +226,7 @@ class TripleGanAlgorithm(Algorithm):
         self._optimise("classifier", c_loss, norms, last, "grad_norm_c")
 
         # G: its pairs should fool the updated D
-        g_loss = (1 - alpha) * fooling(D(fake, latent.labels).logit, s.non_saturating).mean()
+        g_loss = (1 - alpha) * fooling(D(noisy(fake), latent.labels).logit, s.non_saturating).mean()
         self._optimise("generator", g_loss, norms, last, "grad_norm_g")
 
         last["baseline_loss"] = self._baseline_step(x_l, y_l)
@@ -235,6 +236,10 @@ class TripleGanAlgorithm(Algorithm):
             last.update(d_real=torch.sigmoid(d_real).mean().detach(), d_fake_g=torch.sigmoid(d_g).mean().detach(),
                         d_fake_c=(weights * torch.sigmoid(d_c)).sum(1).mean().detach())
         return last
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        sigma = self.config.triplegan.d_input_noise
+        return x if sigma <= 0 else x + sigma * torch.randn(x.shape, generator=self.rng, device=x.device)
 
     def _optimise(self, name: str, loss: torch.Tensor, norms: bool, last: dict, norm_key: str) -> None:
         opt = self.opts[name]
