@@ -152,3 +152,21 @@ def test_cifar10_binary_batches_are_read_without_unpickling(tmp_path):
     (folder / "cifar-10-binary.tar.gz").write_bytes(buffer.getvalue()[:500])
     with pytest.raises(DataError, match="could not be read|truncated|lacks"):
         load_cifar10(str(folder), allow_download=False)
+
+
+def test_fashion_mnist_falls_back_to_the_cache_and_then_a_download(tmp_path, monkeypatch):
+    """No Debian package: the cache is used without a download; an empty cache downloads (from 127.0.0.1)."""
+    from conftest import make_fake_idx_dir
+    from engine.data import images
+    monkeypatch.setattr(images, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian-package")
+    cached = make_fake_idx_dir(tmp_path / "cache" / "fashion_mnist", n=64, seed=2)  # GAN_STUDIO_CACHE is tmp/cache
+    served = make_fake_idx_dir(tmp_path / "served", n=96, seed=3)
+    sums = {f.name: hashlib.md5(f.read_bytes()).hexdigest() for f in served.iterdir()}
+    monkeypatch.setitem(images.SOURCES, "fashion_mnist", {"base": "http://127.0.0.1:9/nothing-here/", "md5": sums})
+    assert len(make_dataset(load_preset("dcgan_fashion"))) == 64  # read from the cache: the dead URL is never asked
+    for f in cached.iterdir():
+        f.unlink()
+    with Server(served) as server:
+        images.SOURCES["fashion_mnist"]["base"] = server.url
+        assert len(make_dataset(load_preset("dcgan_fashion"))) == 96
+    assert {f.name: hashlib.md5(f.read_bytes()).hexdigest() for f in cached.iterdir()} == sums

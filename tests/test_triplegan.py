@@ -26,7 +26,7 @@ def small(fake_dir, *overrides, **kwargs):
 def test_the_preset_loads_and_trains_every_network(fake_fashion):
     config = load_preset("triplegan_fashion")
     assert config.algorithm == "triplegan" and config.data.dataset == "fashion_mnist"
-    assert config.triplegan.labelled == 100 and config.triplegan.alpha == 0.5
+    assert config.triplegan.labels_kept == 100 and config.triplegan.alpha == 0.5
     assert {"triplegan.alpha", "triplegan.alpha_p", "triplegan.lr_c"} <= set(config.live_keys())
     assert "data.labelled" not in {k for k in config.keys() if config.relevant(k)}  # its own labelled count
     trainer, events = small(fake_fashion, "report_every=2", "triplegan.pseudo_start=3")
@@ -145,7 +145,7 @@ def test_the_live_probe_scores_c_beside_the_labels_only_twin(fake_fashion):
 @pytest.mark.parametrize("override, key", [
     ("triplegan.alpha=1.5", r"triplegan\.alpha = 1\.5"),
     ("triplegan.alpha=-0.1", r"triplegan\.alpha = -0\.1"),
-    ("triplegan.labelled=5", r"triplegan\.labelled = 5"),
+    ("triplegan.labels_kept=5", r"triplegan\.labels_kept = 5"),
     ("triplegan.lr_c=0", r"triplegan\.lr_c = 0"),
     ("model.conditional=true", r"model\.conditional"),
     ("data.labelled=50", r"data\.labelled"),

@@ -42,7 +42,7 @@ from engine.settings import ConfigError, _f
 
 @dataclass
 class TripleGanSettings:
-    labelled: int = _f(100, "labelled examples kept (balanced over classes); the other images are used without "
+    labels_kept: int = _f(100, "labelled examples kept (balanced over classes); the other images are used without "
                             "their labels", min=1, max=100000)
     alpha: float = _f(0.5, "α: weight of C's pairs among D's fakes; G's pairs get 1 − α", min=0.0, max=1.0,
                       live=True)
@@ -52,8 +52,9 @@ class TripleGanSettings:
     lr_c: float = _f(3e-4, "learning rate of C and of the labels-only baseline (optimiser and betas: optim.*_d)",
                      gt=0.0, max=1.0, live=True, alias="lr_c")
     unlabelled_batch: int = _f(64, "unlabelled images per step, pseudo-labelled by C for D", min=1, max=4096)
-    d_input_noise: float = _f(0.0, "σ of Gaussian noise added to every image D sees while training (the authors' code: "
-                                   "0.3), so D cannot memorise the few labelled pairs", min=0.0, max=10.0, live=True)
+    d_input_noise: float = _f(0.0, "σ of Gaussian noise added to every image D sees while training (the authors' "
+                                   "code: 0.3), so D cannot memorise the few labelled pairs", min=0.0, max=10.0,
+                              live=True)
     non_saturating: bool = _f(True, "G and C minimise −log D(pair) instead of the paper's log(1 − D(pair))")
 
 
@@ -125,16 +126,16 @@ class TripleGanAlgorithm(Algorithm):
             if wanted(name):
                 self.nets[name] = Classifier(config, shape, k).to(device)
         if nets is None and hasattr(dataset, "keep_labels"):  # not when a sampler only draws from G
-            dataset.keep_labels(config.triplegan.labelled, config.train.seed)
+            dataset.keep_labels(config.triplegan.labels_kept, config.train.seed)
 
     # -- what the config, the studio and the CLI know beforehand ------------------------------------
     @classmethod
     def check_config(cls, config) -> None:
         s = config.triplegan
         needs_labelled_images(config, "algorithm = 'triplegan'")
-        if s.labelled < 10:  # every supported data set has 10 classes
-            raise ConfigError(f"triplegan.labelled = {s.labelled} is not allowed: each of the 10 classes needs at "
-                              f"least one labelled example, so use 10 or more.")
+        if s.labels_kept < 10:  # every supported data set has 10 classes
+            raise ConfigError(f"triplegan.labels_kept = {s.labels_kept} is not allowed: each of the 10 classes needs "
+                              f"at least one labelled example, so use 10 or more.")
 
     @classmethod
     def declare(cls, config) -> Declaration:
