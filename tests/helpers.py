@@ -123,3 +123,20 @@ def best_matched_accuracy(guesses, labels, k: int) -> float:
                     nxt[key] = max(nxt.get(key, -1), score + int(counts[g, lab]))
         best = nxt
     return max(best.values()) / len(labels)
+
+
+def open_window(qtbot, settings_file, policy: str | None = "discard"):
+    """A studio window shown offscreen with its own settings file; policy answers "close while training"."""
+    from PySide6.QtCore import QSettings
+    from studio.window import MainWindow
+    win = MainWindow(QSettings(str(settings_file), QSettings.IniFormat))
+    win.close_policy = policy
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def studio_threads() -> list:
+    """The studio's own threads still alive (a window must leave none behind)."""
+    import threading
+    return [t for t in threading.enumerate() if t.name.startswith("gan-studio")]

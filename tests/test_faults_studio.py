@@ -19,13 +19,12 @@ from studio.export import make_timelapse
 from studio.runs import latest_checkpoint, read_run
 from studio.window import MainWindow
 
+from helpers import open_window
+
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    win.close_policy = "discard"
-    qtbot.addWidget(win)
-    win.show()
+    win = open_window(qtbot, tmp_path / "settings.ini")
     yield win
     win.close()
 

@@ -126,15 +126,11 @@ def test_lines_from_before_the_run_started_are_not_replayed(tmp_path):
 @pytest.fixture
 def window(qtbot, tmp_path):
     pytest.importorskip("pytestqt")
-    from PySide6.QtCore import QSettings
-    from studio.window import MainWindow
-    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    win.close_policy = "discard"
-    qtbot.addWidget(win)
-    win.show()
+    from helpers import open_window, studio_threads
+    win = open_window(qtbot, tmp_path / "settings.ini")
     yield win
     win.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("gan-studio")], "a thread outlived the window"
+    assert not studio_threads(), "a thread outlived the window"
 
 
 def test_the_window_follows_a_headless_run_then_steers_and_stops_it(qtbot, window, tmp_path):

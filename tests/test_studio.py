@@ -14,20 +14,14 @@ from PySide6.QtGui import QDropEvent
 
 from studio.window import MainWindow
 
+from helpers import open_window, studio_threads
+
 TIMEOUT = 60_000
-
-
-def studio_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("gan-studio")]
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(settings)
-    win.close_policy = "save"
-    qtbot.addWidget(win)
-    win.show()
+    win = open_window(qtbot, tmp_path / "settings.ini", "save")
     yield win
     win.close()
     assert not studio_threads(), "a worker thread outlived the window"

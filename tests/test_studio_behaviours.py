@@ -3,7 +3,6 @@ ask), a crash in the worker and the restart it offers, shortcuts pressed on the 
 layout remembered between launches, and the exports (one PNG per sample, the curves as PNG, the sample grid's
 count and seed)."""
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,25 +12,16 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QMessageBox
 
 from engine.checkpoint import checkpoint_step, load_checkpoint
-from studio.window import MainWindow
+from helpers import open_window, studio_threads
 
 TIMEOUT = 60_000
 
 
-def studio_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("gan-studio")]
-
-
-def new_window(qtbot, settings_file: Path, policy: str | None = "discard") -> MainWindow:
-    win = MainWindow(QSettings(str(settings_file), QSettings.IniFormat))
-    win.close_policy = policy
-    qtbot.addWidget(win)
-    win.show()
-    return win
+new_window = open_window
 
 
 @pytest.fixture
