@@ -70,9 +70,18 @@ class Group:
         return self.rank == 0
 
     def close(self) -> None:
+        """Leave the group together: a rank that tears its connections down while another still talks (rank 0
+        writing its last checkpoint) can abort in gloo's threads, so the ranks meet first (a minute at most)."""
         for hook in self._hooks:
             hook.remove()
         if dist.is_initialized():
+            try:
+                if dist.get_backend() == "gloo":
+                    dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+                else:
+                    dist.barrier()
+            except Exception:  # noqa: BLE001 - a peer that died: leave anyway
+                pass
             dist.destroy_process_group()
 
     # -- keeping the weights equal -------------------------------------------------------------------
