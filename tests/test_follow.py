@@ -13,8 +13,8 @@ import pytest
 from engine import commands as cmd
 from engine import events as ev
 from engine.checkpoint import checkpoint_step
-from engine.run_control import COMMANDS_FILE, POLL_SECONDS, RunControl, judge, read_heartbeat
-from tests.helpers import quick
+from engine.run_control import COMMANDS_FILE, RunControl, judge, read_heartbeat
+from helpers import quick
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,11 +30,32 @@ def answers(run: Path) -> dict:
     return {row["id"]: row for row in rows if "answer" in row}
 
 
-def wait_until(predicate, timeout=30.0):
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "the expected answer never came"
-        time.sleep(0.05)
+class FolderWatch:
+    """Wakes the test whenever the trainer writes a row of changes.jsonl (an answer) or looks at the commands file,
+    so it waits on those moments instead of sleeping."""
+
+    def __init__(self, trainer, control):
+        self.condition = threading.Condition()
+        self.looks = 0
+        log, read = trainer._log_change, control.tail.read
+
+        def logged(entry):
+            log(entry)
+            with self.condition:
+                self.condition.notify_all()
+
+        def looked():
+            lines = read()
+            with self.condition:
+                self.looks += 1
+                self.condition.notify_all()
+            return lines
+
+        trainer._log_change, control.tail.read = logged, looked
+
+    def wait(self, predicate, timeout=30.0):
+        with self.condition:
+            assert self.condition.wait_for(predicate, timeout), "the expected answer never came"
 
 
 @pytest.fixture
@@ -42,34 +63,34 @@ def headless(tmp_path):
     """A ring8 trainer steered through its folder, paused before its first step, training on a thread."""
     run = tmp_path / "run"
     trainer, events = quick("ring8", "train.metrics_every=0", "train.steps=100000", run_dir=run)
-    RunControl.attach(trainer)
+    watch = FolderWatch(trainer, RunControl.attach(trainer))
     trainer.commands.put(cmd.Pause())
     thread = threading.Thread(target=trainer.run, daemon=True)
     thread.start()
     events.wait_for(lambda e: isinstance(e, ev.Paused))
-    yield trainer, events, run
+    yield trainer, events, run, watch
     trainer.commands.put(cmd.Stop())
     thread.join(30)
     assert not thread.is_alive()
 
 
 def test_a_set_line_changes_the_learning_rate_at_a_step_and_is_answered_with_its_id(headless):
-    trainer, events, run = headless
+    trainer, events, run, watch = headless
     assert judge(read_heartbeat(run)) == "running" and read_heartbeat(run)["paused"] is True
     append(run, '{"id": "lr-1", "command": "set", "name": "lr_d", "value": 0.0002}\n')
     changed = events.wait_for(lambda e: isinstance(e, ev.ParamChanged))
     assert (changed.name, changed.old, changed.new) == ("lr_d", 1e-3, 2e-4)
-    wait_until(lambda: "lr-1" in answers(run))
+    watch.wait(lambda: "lr-1" in answers(run))
     assert answers(run)["lr-1"] == {"step": changed.step, "id": "lr-1", "command": "set", "answer": "accepted"}
     assert trainer.opts["discriminator"].param_groups[0]["lr"] == 2e-4
 
     append(run, '{"id": "go", "command": "resume"}\n')  # a paused headless run resumes from the file
-    events.wait_for(lambda e: isinstance(e, ev.Resumed))
+    events.wait_for(lambda e: isinstance(e, ev.Resumed))  # the heartbeat is written before the event is passed on
+    assert read_heartbeat(run)["paused"] is False
     events.wait_for(lambda e: isinstance(e, ev.Metrics) and e.step > changed.step + 10)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows and all(row["lr_d"] == 2e-4 for row in rows if row["step"] > changed.step)
     assert answers(run)["go"]["answer"] == "accepted"
-    wait_until(lambda: read_heartbeat(run)["paused"] is False)
 
     append(run, '{"id": "end", "command": "stop"}\n')
     finished = events.wait_for(lambda e: isinstance(e, ev.Finished))
@@ -80,23 +101,24 @@ def test_a_set_line_changes_the_learning_rate_at_a_step_and_is_answered_with_its
 
 
 def test_a_torn_line_waits_for_its_end(headless):
-    trainer, events, run = headless
+    trainer, events, run, watch = headless
+    looked = watch.looks
     append(run, '{"id": "torn", "command": "set", "name": "lr_d", "val')
-    time.sleep(4 * POLL_SECONDS)
+    watch.wait(lambda: watch.looks >= looked + 3)  # the file was read at least twice with the torn line in it
     assert not events.of(ev.ParamChanged) and trainer.config.optim.lr_d == 1e-3
     assert "torn" not in answers(run)
     append(run, 'ue": 0.0005}\n')
     assert events.wait_for(lambda e: isinstance(e, ev.ParamChanged)).new == 5e-4
-    wait_until(lambda: answers(run).get("torn", {}).get("answer") == "accepted")
+    watch.wait(lambda: answers(run).get("torn", {}).get("answer") == "accepted")
 
 
 def test_bad_commands_are_answered_with_a_sentence_and_training_goes_on(headless):
-    trainer, events, run = headless
+    trainer, events, run, watch = headless
     append(run, "not json\n", '{"id": 2, "command": "jump"}\n', '{"id": 3, "command": "set", "name": "lr_d"}\n',
            '{"id": 4, "command": "set", "name": "data.batch_size", "value": 64}\n',
            '{"id": 5, "command": "step", "n": 0}\n', '{"id": 6, "command": "stop", "save": "yes"}\n',
            '{"id": 7, "command": "step", "n": 2}\n')
-    wait_until(lambda: 7 in answers(run))
+    watch.wait(lambda: 7 in answers(run))
     got = answers(run)
     assert got[None]["why"].startswith("The line 'not json' of commands.jsonl is not JSON")
     assert "'jump' is not a command" in got[2]["why"]
@@ -107,7 +129,7 @@ def test_bad_commands_are_answered_with_a_sentence_and_training_goes_on(headless
     for key in (None, 2, 3, 4, 5, 6):
         assert got[key]["answer"] == "rejected" and got[key]["why"].endswith(".") and got[key]["why"].count(". ") == 0
     assert got[7]["answer"] == "accepted"
-    wait_until(lambda: trainer.step == 2)  # the run trained on: two steps, then paused again
+    events.wait_for(lambda e: isinstance(e, ev.Metrics) and e.step == 2)  # it trained on: two steps, then paused
     assert trainer.paused and not trainer.stop_requested
 
 
