@@ -127,9 +127,8 @@ def cmd_train(args) -> int:
     from engine import distributed
     from engine.loop import Trainer
 
-    if args.nproc is not None and "WORLD_SIZE" not in os.environ:
-        return distributed.launch(without_nproc(args.argv), args.nproc) if args.nproc != 1 else cmd_train(
-            argparse.Namespace(**{**vars(args), "nproc": None}))
+    if args.nproc not in (None, 1) and "WORLD_SIZE" not in os.environ:  # --nproc 1 is this process
+        return distributed.launch(without_nproc(args.argv), args.nproc)
     if args.resume:
         state = load_checkpoint(args.resume)
         config = Config.from_dict(state["config"])

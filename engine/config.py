@@ -271,6 +271,11 @@ def aliases() -> dict[str, str]:
     return dict(_keys_and_aliases(_all_sections())[1])
 
 
+def short_name(key: str) -> str:
+    """The short name a person types for a full key (lr_d for optim.lr_d), or the key itself when it has none."""
+    return next((alias for alias, full in aliases().items() if full == key), key)
+
+
 def live_keys() -> list[str]:
     """Fields that may change while training runs (between steps), in any family."""
     return [k for k in all_keys() if field_spec(k).metadata.get("live")]

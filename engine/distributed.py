@@ -62,7 +62,7 @@ class Group:
         if not dist.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
             dist.init_process_group(backend, rank=rank, world_size=world, timeout=WAIT)
-        self._settings_version = 0
+        self._settings_version = self._rollbacks = 0  # rank 0's counts as last followed
         self._hooks: list = []
 
     @property
@@ -153,7 +153,7 @@ class Group:
                 for key, value in live[0].items():
                     trainer.config.set(key, value, check=False)
                 trainer.algorithm.settings_changed()
-        if rollbacks != getattr(self, "_rollbacks", 0):
+        if rollbacks != self._rollbacks:
             self._rollbacks = rollbacks
             self.broadcast_state(trainer)
         if not self.leader:

@@ -28,7 +28,7 @@ from engine import commands as cmd
 from engine import events as ev
 from engine.algorithms.base import build
 from engine.checkpoint import atomic_write, checkpoint_step, data_fields, load_checkpoint, remove_stale_temps
-from engine.config import Config, ConfigError, aliases, live_keys, resolve_key
+from engine.config import Config, ConfigError, live_keys, resolve_key, short_name
 from engine.device import inputs_to, pick_device
 from engine.images import save_png
 from engine.nan_guard import NanGuard
@@ -261,7 +261,7 @@ class Trainer(NanGuard, RunFolder):
                 if key in live_keys():
                     raise ConfigError(f"{key} does nothing in this run (algorithm {self.config.algorithm!r} with "
                                       f"these options), so it was not changed.")
-                shorts = sorted(next((a for a, k in aliases().items() if k == key), key) for key in live)
+                shorts = sorted(short_name(key) for key in live)
                 raise ConfigError(f"{key} cannot change while training; it needs a restart "
                                   f"(live settings: {', '.join(shorts)}).")
             key, old, new = self.config.set(key, value)
@@ -272,10 +272,14 @@ class Trainer(NanGuard, RunFolder):
             return
         self.algorithm.settings_changed()
         self.settings_version += 1
-        short = next((a for a, k in aliases().items() if k == key), key)
+        self._announce_change(key, old, new)
+        self._force_report = True
+
+    def _announce_change(self, key: str, old, new) -> None:
+        """A live setting changed at this step: said (ParamChanged, a marker) and kept in changes.jsonl."""
+        short = short_name(key)
         self.emit(ev.ParamChanged(self.step, short, old, new))
         self._log_change({"step": self.step, "name": short, "old": old, "new": new})
-        self._force_report = True
 
     def _phase_changed(self, old: str) -> str:
         """Mark the start of a new phase, live and in changes.jsonl, as a live change is marked."""

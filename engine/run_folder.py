@@ -11,7 +11,7 @@ from pathlib import Path
 from engine import events as ev
 from engine.checkpoint import (CheckpointError, by_step, check_data_matches, check_matches, data_fields,
                                load_checkpoint, repair_jsonl, restore_into, save_checkpoint)
-from engine.config import Config, aliases
+from engine.config import Config
 from engine.device import inputs_to
 
 KEEP_CHECKPOINTS = 5
@@ -113,7 +113,5 @@ class RunFolder:
         self.rollbacks += 1
         self.emit(ev.RolledBack(self.step, self.last_good_checkpoint))
         for key, old, new in changed:  # the checkpoint's live settings are back: said and logged like any change
-            short = next((a for a, k in aliases().items() if k == key), key)
-            self.emit(ev.ParamChanged(self.step, short, old, new))
-            self._log_change({"step": self.step, "name": short, "old": old, "new": new})
+            self._announce_change(key, old, new)
         self.emit_samples()
