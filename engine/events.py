@@ -31,6 +31,7 @@ class Declaration:
     progress: (label, name, format) for the CLI's progress line, shown when reported.
     losses: name -> how a NaN warning names it; these are checked every step.
     quality_pairs: quality name -> (its label, companion name, companion label), drawn together.
+    translation: the directions an image-to-image model translates ("AtoB", "BtoA"); the translate panel applies.
     """
     plots: tuple = ()
     terms: dict = field(default_factory=dict)
@@ -41,6 +42,7 @@ class Declaration:
     progress: tuple = ()
     losses: dict = field(default_factory=dict)
     quality_pairs: dict = field(default_factory=dict)
+    translation: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ BUILTIN = {
     "seqgan": "engine.algorithms.seqgan:SeqGanAlgorithm",
     "badgan": "engine.algorithms.badgan:BadGanAlgorithm",
     "triplegan": "engine.algorithms.triplegan:TripleGanAlgorithm",
+    "pix2pix": "engine.algorithms.pix2pix:Pix2PixAlgorithm",
+    "cyclegan": "engine.algorithms.cyclegan:CycleGanAlgorithm",
+    "distancegan": "engine.algorithms.cyclegan:DistanceGanAlgorithm",
+    "dtn": "engine.algorithms.dtn:DtnAlgorithm",
+    "srgan": "engine.algorithms.srgan:SrganAlgorithm",
 }
 _loaded: dict[str, type] = {}
 _registered: dict[str, type] = {}

@@ -11,7 +11,7 @@ import os
 import tarfile
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -282,13 +282,65 @@ def _eight_bit(img):
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
 
 
+UNREADABLE, TOO_LARGE, OUTSIDE = "unreadable", "too large", "outside"  # why a file was skipped
+T = TypeVar("T")
+
+
+def skip_phrase(reason: str) -> str:
+    """The words a warning uses for a reason to skip a file (other reasons are their own words)."""
+    return {UNREADABLE: "not readable images", TOO_LARGE: f"over {MAX_IMAGE_PIXELS // 1_000_000} megapixels",
+            OUTSIDE: "links leading outside the folder, not followed"}.get(reason, reason)
+
+
+def skip_warning(skipped: dict[str, list[str]], total: int, where) -> str:
+    """One sentence counting the files skipped (names by reason, in the order to tell them) of total in where."""
+    names = [name for group in skipped.values() for name in group]
+    reasons = ", ".join(f"{len(group)} {skip_phrase(reason)}" for reason, group in skipped.items() if group)
+    shown = ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
+    return f"Skipped {len(names)} of {total} files in {where}: {reasons} ({shown})."
+
+
+def fit_square(img, size: int, channels: int) -> np.ndarray:
+    """An open PIL image as uint8 channels x size x size: grey (L) or RGB, centre-cropped to a square,
+    resized with bicubic."""
+    from PIL import Image
+    w, h = img.size
+    img = _eight_bit(img).convert("L" if channels == 1 else "RGB")
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def open_image(file: Path, use: Callable[..., T]) -> T | str:
+    """use(image) on the image in file, or why it was skipped: TOO_LARGE when its header declares more
+    than MAX_IMAGE_PIXELS (never decoded), UNREADABLE when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as img:
+                w, h = img.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    return TOO_LARGE
+                return use(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return TOO_LARGE
+    except (UnidentifiedImageError, OSError, ValueError, MemoryError):
+        return UNREADABLE
+
+
+def read_image(file: Path, size: int, channels: int) -> np.ndarray | str:
+    """The image in file as uint8 channels x size x size (fit_square), or why it was skipped (open_image)."""
+    return open_image(file, lambda img: fit_square(img, size, channels))
+
+
 def load_folder(path: str, size: int, channels: int, progress: ProgressFn | None = None,
                 warn: WarnFn | None = None) -> torch.Tensor:
     """Every readable image under path, centre-cropped and resized; unreadable files, images over
     MAX_IMAGE_PIXELS (judged from the header, never decoded) and links leading outside the folder are
     skipped and counted."""
-    from PIL import Image, UnidentifiedImageError
-
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"{root} is not a folder; choose a folder that holds images.")
@@ -296,41 +348,19 @@ def load_folder(path: str, size: int, channels: int, progress: ProgressFn | None
     total = len(files) + len(outside)
     if not total:
         raise DataError(f"{root} is empty; choose a folder that holds images.")
-    mode = "L" if channels == 1 else "RGB"
-    arrays, unreadable, too_large = [], [], []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        for i, file in enumerate(files):
-            try:
-                with Image.open(file) as img:
-                    w, h = img.size
-                    if w * h > MAX_IMAGE_PIXELS:
-                        too_large.append(file.name)
-                        continue
-                    img = _eight_bit(img).convert(mode)
-                    side = min(w, h)
-                    left, top = (w - side) // 2, (h - side) // 2
-                    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
-                    arr = np.asarray(img, dtype=np.uint8)
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                too_large.append(file.name)
-                continue
-            except (UnidentifiedImageError, OSError, ValueError, MemoryError):
-                unreadable.append(file.name)
-                continue
-            arrays.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
-            if progress and (i % 200 == 0 or i == len(files) - 1):
-                progress(f"Reading images in {root.name}", i + 1, len(files))
+    arrays, skipped = [], {UNREADABLE: [], TOO_LARGE: [], OUTSIDE: [p.name for p in outside]}
+    for i, file in enumerate(files):
+        arr = read_image(file, size, channels)
+        if isinstance(arr, str):
+            skipped[arr].append(file.name)
+            continue
+        arrays.append(arr)
+        if progress and (i % 200 == 0 or i == len(files) - 1):
+            progress(f"Reading images in {root.name}", i + 1, len(files))
     if not arrays:
         raise DataError(f"{root} holds no readable image ({total} files were not images, were over "
                         f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels or linked outside it); "
                         f"choose a folder of PNG or JPEG files.")
-    skipped = unreadable + too_large + [p.name for p in outside]
-    if skipped and warn:
-        kinds = [(len(unreadable), "not readable images"),
-                 (len(too_large), f"over {MAX_IMAGE_PIXELS // 1_000_000} megapixels"),
-                 (len(outside), "links leading outside the folder, not followed")]
-        reasons = ", ".join(f"{n} {what}" for n, what in kinds if n)
-        shown = ", ".join(skipped[:3]) + (" …" if len(skipped) > 3 else "")
-        warn(f"Skipped {len(skipped)} of {total} files in {root}: {reasons} ({shown}).")
+    if warn and any(skipped.values()):
+        warn(skip_warning(skipped, total, root))
     return torch.from_numpy(np.stack(arrays))

@@ -39,8 +39,10 @@ class QualityProbe:
                 self.kind = "images"
             except EvaluatorError as exc:  # said once by the trainer: the plots must not go quiet unexplained
                 self.problem = f"Fréchet distance, precision, recall and class KL are off for this run: {exc}"
-        inputs = source.algorithm.random_inputs(self.n, torch.Generator().manual_seed(c.train.seed + 5))
-        self.inputs = inputs_to(inputs, source.device)
+        self.inputs = None  # a family whose data the generic measures do not know measures itself (extras)
+        if self.kind is not None:
+            inputs = source.algorithm.random_inputs(self.n, torch.Generator().manual_seed(c.train.seed + 5))
+            self.inputs = inputs_to(inputs, source.device)
         self.real = self.real_features = None
         if self.kind == "images":
             self.real, _ = dataset.sample(self.n, torch.Generator(device=source.device).manual_seed(c.train.seed + 4))
@@ -50,15 +52,16 @@ class QualityProbe:
     @torch.no_grad()
     def snapshot(self, source) -> dict:
         """Runs on the training thread: just the forward passes, copied to the CPU."""
-        snap = {"fake": source.generate(self.inputs).float().cpu()}
-        snap["extras"] = [probe.snapshot() for probe in self.extras]
+        snap = {"fake": source.generate(self.inputs).float().cpu()} if self.kind is not None else {}
+        snap["extras"] = [probe.snapshot(source) if getattr(probe, "takes_source", False) else probe.snapshot()
+                          for probe in self.extras]
         return snap
 
     def compute(self, snap: dict) -> dict:
         """Runs on the metrics thread."""
         from engine.metrics.lowdim import mixture_quality, painter_quality
         values = {}
-        fake = snap["fake"]
+        fake = snap.get("fake")
         if self.kind == "mixture":
             q = mixture_quality(fake.numpy(), self.centres, self.std)
             values.update(modes_captured=float(q["modes_captured"]), high_quality=q["high_quality"])
