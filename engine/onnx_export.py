@@ -7,6 +7,7 @@ one. Each input the family's `generate` reads is a named ONNX input with a dynam
     z       float32, N x noise_dim (drawn from the run's model.noise_distribution)
     codes   float32, N x code_dim: InfoGAN's one-hot categories then continuous codes in [-1, 1] (InfoGAN only)
     labels  int64,   N: class indices (conditional and AC-GAN models only)
+    image   float32, N x C x H x W in [-1, 1]: the input of an image-to-image model (its A -> B translation)
 
 The output is what the generator makes, unscaled: "images", N x C x H x W in [-1, 1] (tanh; map with
 (x + 1) * 127.5 to 0..255), or, for the 2-D and curve data sets, "samples", N x D in the data's own
@@ -77,13 +78,33 @@ class SamplingNetwork(nn.Module):
         return self.algorithm.generate(dict(zip(self.names, tensors)), dict(self.nets.items()))
 
 
-def sampling_network(sampler, batch: int = 3) -> tuple[SamplingNetwork, tuple, tuple]:
+class TranslationNetwork(nn.Module):
+    """An image-to-image family's A -> B mapping as a module: one input, "image" (N x C x H x W in [-1, 1])."""
+
+    def __init__(self, algorithm, nets: dict, example: torch.Tensor):
+        super().__init__()
+        self.nets = nn.ModuleDict(nets)
+        self.algorithm = algorithm
+        with torch.no_grad():  # builds what the family makes on first use (DTN's fixed f), held here as modules
+            self.forward(example)
+        self.fixed = nn.ModuleList(v for v in vars(algorithm).values() if isinstance(v, nn.Module))
+
+    def forward(self, *tensors):  # one tensor; varargs as SamplingNetwork, so the exporter's shape spec fits both
+        return self.algorithm.translate(tensors[0], "AtoB", dict(self.nets.items()))
+
+
+def sampling_network(sampler, batch: int = 3) -> tuple[nn.Module, tuple, tuple]:
     """(the module, its input names, example inputs of `batch` rows) for a sampler (engine.sampler), or
-    OnnxExportError for a family whose samples are not one tensor computed from tensors."""
+    OnnxExportError for a family whose samples are not one tensor computed from tensors. An image-to-image
+    model exports its A -> B translation, not its preview rows."""
     from engine.latent import latent_for
 
     algorithm = sampler.algorithm
     family = sampler.config.algorithm
+    if hasattr(algorithm, "translate"):
+        nets = {name: algorithm.nets[name] for name in sampler.sampling_names}
+        example = torch.rand(batch, *sampler.dataset.input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        return TranslationNetwork(algorithm, nets, example).eval(), ("image",), (example,)
     example = _ReadKeys(latent_for(sampler, batch, 0).as_dict())
     with torch.no_grad():
         outputs = sampler.generate(example)

@@ -31,7 +31,7 @@ class DataPreview:
         self.kind = dataset.kind
         self.extent = getattr(dataset, "extent", None)
         self.real = None
-        if self.kind != "images":
+        if self.kind in ("points", "curves"):  # drawn over the real ones
             real, _ = dataset.sample(min(REAL_POINTS, 4 * sample_count),
                                      torch.Generator(device=device).manual_seed(seed + 3))
             self.real = real.cpu().numpy()

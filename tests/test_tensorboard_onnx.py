@@ -10,6 +10,7 @@ from engine import events as ev
 from engine.cli import main as cli
 from engine.latent import latent_for
 from engine.onnx_export import OnnxExportError, export_onnx
+from engine.presets import load_preset
 from engine.sampler import load_sampler
 from helpers import quick
 from test_seqgan import TINY
@@ -167,6 +168,27 @@ def test_the_onnx_model_draws_what_torch_draws(name, sets, fake_fashion, tmp_pat
         assert got.min() >= -1 and got.max() <= 1
         raw = trainer.nets["generator"].eval()(inputs["z"]).detach().numpy()
         assert np.abs(raw - expected).max() > 1e-3  # the EMA copy was exported, not the live G
+
+
+@pytest.mark.parametrize("name", ["pix2pix_edges", "srgan_fashion", "dtn_edges", "cyclegan_edges"])
+def test_an_image_to_image_model_exports_its_translation(name, fake_fashion, tmp_path):
+    import onnxruntime
+
+    family = load_preset(name).algorithm
+    trainer, _ = quick(name, "batch_size=4", "metrics_every=0", f"{family}.g_filters=8", f"{family}.d_filters=8",
+                       fake_dir=fake_fashion)
+    trainer.run(2)
+    state = trainer.state_dict()
+    written = export_onnx(state, tmp_path / "t.onnx")
+    sampler = load_sampler(state)
+    x = torch.rand(5, *sampler.dataset.input_shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    nets = {n: sampler.algorithm.nets[n] for n in sampler.sampling_names}
+    with torch.no_grad():
+        expected = sampler.algorithm.translate(x, "AtoB", nets).numpy()
+    session = onnxruntime.InferenceSession(str(tmp_path / "t.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": x.numpy()})[0]  # 5 rows: the export traced 3
+    assert written.inputs == ("image",) and got.shape == expected.shape == (5, 1, 32, 32)
+    assert np.abs(got - expected).max() <= 1e-4
 
 
 def test_a_sequence_model_is_refused_in_one_sentence(tmp_path):

@@ -67,7 +67,7 @@ class DtnAlgorithm(TranslationAlgorithm):
             self.nets["decoder"] = FeatureDecoder(FEATURES, c, size, s.g_filters).to(device)
         if nets is None:
             self.nets["discriminator"] = ClassDiscriminator(c, size, 3, s.d_filters).to(device)
-        self._f = None
+        self._f = {}  # f on each device it is asked on: the live scores translate on the CPU, training on a GPU
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -84,10 +84,10 @@ class DtnAlgorithm(TranslationAlgorithm):
 
     def f(self, x: torch.Tensor) -> torch.Tensor:
         """The fixed f: the evaluator's 128 features (never trained; not saved with the run)."""
-        if self._f is None:
+        if x.device not in self._f:
             from engine.metrics.evaluator import load_evaluator
-            self._f = copy.deepcopy(load_evaluator().body).to(x.device).requires_grad_(False).eval()
-        return self._f(to_evaluator(x))
+            self._f[x.device] = copy.deepcopy(load_evaluator().body).to(x.device).requires_grad_(False).eval()
+        return self._f[x.device](to_evaluator(x))
 
     def translate(self, x: torch.Tensor, direction: str, nets: dict) -> torch.Tensor:
         return nets["decoder"](self.f(x))

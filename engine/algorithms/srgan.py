@@ -58,6 +58,7 @@ class SrganAlgorithm(TranslationAlgorithm):
     opt_roles = {"generator": "g", "discriminator": "d"}
     needs_pairs = True
     tasks = ("lowres",)
+    input_scale = SCALE  # a folder's A pictures are made 4x smaller: G enlarges them 4x
 
     def __init__(self, config, dataset, device, rng, nets=None):
         super().__init__(config, dataset, device, rng, nets)

@@ -104,6 +104,7 @@ class TranslationAlgorithm(Algorithm):
     base_sections = ("data", "optim", "train", "tricks")
     needs_pairs = False  # pix2pix and SRGAN learn from aligned pairs
     tasks = pairs.TASKS  # the built-in tasks it can learn
+    input_scale = 1  # how many times smaller than a folder's B pictures its inputs are made (SRGAN: 4)
     PANELS: tuple = ("input", "output", "target")
 
     # -- class-level ---------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class TranslationAlgorithm(Algorithm):
     def make_data(cls, config, progress=None, warn=None, cancel=None):
         s = cls.family_settings(config)
         if config.data.dataset == "folder":
-            return pairs.folder_task(config, cls.needs_pairs, s.held_out, progress, warn)
+            return pairs.folder_task(config, cls.needs_pairs, s.held_out, progress, warn, cls.input_scale)
         return pairs.builtin_task(config, s.task, progress=progress, cancel=cancel)
 
     @classmethod
@@ -140,7 +141,19 @@ class TranslationAlgorithm(Algorithm):
         settings = ("lr_g", "lr_d") + tuple(getattr(cls, "reported_settings", ()))
         return Declaration(plots=plots, terms=terms, settings=settings, controls=tuple(config.live_keys()),
                            previews=("pairs",), progress=progress, losses=losses,
-                           translation=tuple(d for d, _ in cls.class_directions()))
+                           translation=tuple(d for d, _ in cls.class_directions()),
+                           quality_pairs=cls.quality_pairs())
+
+    @classmethod
+    def quality_pairs(cls) -> dict:
+        """Each direction's sharpness drawn beside its targets'; CycleGAN's two directions beside each other."""
+        pairs_ = {}
+        for _, suffix in cls.class_directions():
+            pairs_[f"sharpness{suffix}"] = ("outputs", f"target_sharpness{suffix}", "targets")
+        if len(cls.class_directions()) == 2:
+            for name in ("l1", "psnr", "ssim", "frechet_distance", "cycle_l1"):
+                pairs_[f"{name}_ab"] = ("A → B", f"{name}_ba", "B → A")
+        return pairs_
 
     @classmethod
     def class_directions(cls) -> tuple:
@@ -177,7 +190,7 @@ class TranslationAlgorithm(Algorithm):
 
     def panel_names(self, k: int) -> list:
         if k == 6:
-            return ["A", "A → B", "→ A", "B", "B → A", "→ B"]
+            return ["A", "A->B", "->A", "B", "B->A", "->B"]
         return list(self.PANELS[:k])
 
     def _row_pictures(self, outputs: torch.Tensor) -> list:

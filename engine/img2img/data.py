@@ -167,22 +167,24 @@ def builtin_task(config, task: str, train: bool = True, progress=None, cancel=No
     return PairData(items[:half], edge_map(items[half:]), False, held_a, held_b, name, task)
 
 
-def folder_task(config, paired: bool, held_out: float, progress=None, warn=None) -> PairData:
-    """A person's own A/B data (engine.img2img.folders), with the last `held_out` share held out."""
+def folder_task(config, paired: bool, held_out: float, progress=None, warn=None, input_scale: int = 1) -> PairData:
+    """A person's own A/B data (engine.img2img.folders), with the last `held_out` share held out. input_scale > 1
+    (SRGAN): the A pictures, read at data.image_size like B's, are area-averaged that many times smaller."""
     from engine.img2img.folders import load_pair_folder
     d = config.data
     found = load_pair_folder(d.path, d.image_size, d.channels, paired, progress, warn)
+    found_a = low_resolution(found.a, input_scale) if input_scale > 1 else found.a
     name = f"folder:{found.layout}"
     if found.paired:
         n = len(found.a)
         if n < 2:
             raise DataError(f"{d.path} holds {n} pair; image-to-image training needs at least 2 (one is held out).")
-        a, held_a = split_held_out(found.a, held_out)
+        a, held_a = split_held_out(found_a, held_out)
         b, held_b = split_held_out(found.b, held_out)
         return PairData(a, b, paired, held_a, held_b, name)
     if len(found.a) < 2 or len(found.b) < 2:
         raise DataError(f"{d.path} needs at least 2 images in each of A/ and B/ (one of each is held out).")
-    a, held_a = split_held_out(found.a, held_out)
+    a, held_a = split_held_out(found_a, held_out)
     b, held_b_only = split_held_out(found.b, held_out)
     return PairData(a, b, False, held_a, None, name, held_b_only=held_b_only)
 
@@ -221,7 +223,8 @@ class HeldOutLater:
             try:
                 if c.data.dataset == "folder":
                     settings = next(iter(c.family.values()), None)
-                    self._held = folder_task(c, self.paired, getattr(settings, "held_out", 0.1))
+                    scale = self.shape[-1] // self.input_shape[-1] if self.shape and self.input_shape else 1
+                    self._held = folder_task(c, self.paired, getattr(settings, "held_out", 0.1), input_scale=scale)
                 else:
                     self._held = builtin_task(c, self.task, train=False)
             except (DataError, OSError) as exc:

@@ -89,14 +89,16 @@ def frechet(outputs: torch.Tensor, targets: torch.Tensor) -> float | None:
 def scores(outputs: torch.Tensor, targets: torch.Tensor | None, reference: torch.Tensor | None = None) -> dict:
     """Every score of outputs against targets (None: no ground truth, only the Fréchet distance to `reference`,
     images of the output domain)."""
-    out = {"sharpness": sharpness(outputs)}
+    out = {}
     if targets is not None:
-        out.update(l1=l1(outputs, targets), psnr=psnr(outputs, targets), ssim=ssim(outputs, targets),
-                   target_sharpness=sharpness(targets))
+        out.update(l1=l1(outputs, targets), psnr=psnr(outputs, targets), ssim=ssim(outputs, targets))
     fd = frechet(outputs, targets if targets is not None else reference) if (
         targets is not None or reference is not None) else None
     if fd is not None:
         out["frechet_distance"] = fd
+    out["sharpness"] = sharpness(outputs)
+    if targets is not None:
+        out["target_sharpness"] = sharpness(targets)
     return out
 
 

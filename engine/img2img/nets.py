@@ -191,7 +191,7 @@ class FeatureDecoder(nn.Module):
         init_weights(self)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return self.net(self.start(f).view(len(f), self.width, 4, 4))
+        return self.net(self.start(f).view(-1, self.width, 4, 4))
 
 
 class ClassDiscriminator(nn.Module):
