@@ -145,8 +145,12 @@ class LatentPoint:
     categorical: dict = field(default_factory=dict)  # code index -> value
     label: int | None = None
     name: str = ""
+    text: str = ""  # a description, for a text-conditioned model (StackGAN)
+    stage: str = ""  # a staged model's stage to show ("" the images, ALL_STAGES every stage side by side)
 
     def latent(self, sampler, n: int = 1):
+        if self.text:
+            return text_latent(sampler, self.text, n, self.seed)
         return latent_for(sampler, n, self.seed, {int(k): float(v) for k, v in self.continuous.items()},
                           {int(k): float(v) for k, v in self.categorical.items()}, self.label)
 
@@ -156,8 +160,14 @@ class LatentPoint:
             args += ["--code", f"c{index}={value:g}"]
         for index, value in sorted(self.categorical.items()):
             args += ["--cat", f"c{index}={int(value)}"]
-        if self.label is not None:
+        if self.label is not None and not self.text:
             args += ["--label", str(self.label)]
+        if self.text:
+            args += ["--text", self.text]
+        if self.stage == ALL_STAGES:
+            args += ["--stages"]
+        elif self.stage:
+            args += ["--stage", self.stage]
         return args
 
     @classmethod
@@ -172,10 +182,43 @@ class LatentPoint:
         label, name = data.get("label"), data.get("name", "")
         if not isinstance(name, (str, int, float)) or isinstance(name, bool):
             raise ValueError("a bookmark's name is text")
+        text, stage = data.get("text", ""), data.get("stage", "")
+        if not isinstance(text, str) or not isinstance(stage, str):
+            raise ValueError("a bookmark's description and stage are text")
         return cls(_whole(data.get("seed", 0), "seed"),
                    {_whole(k, "code"): _finite(v) for k, v in continuous.items()},
                    {_whole(k, "code"): _whole(v, "category") for k, v in categorical.items()},
-                   None if label is None else _whole(label, "label"), str(name))
+                   None if label is None else _whole(label, "label"), str(name), text, stage)
+
+
+ALL_STAGES = "all stages"
+
+
+def text_latent(sampler, text: str, n: int, seed: int) -> "Given":
+    """n inputs of a text-conditioned model for one description, z from the seed; a ConfigError (one sentence)
+    for a model that takes no text, or a description it cannot read."""
+    algorithm = sampler.algorithm
+    if not getattr(algorithm, "text_conditioned", False):
+        raise ConfigError("--text needs a text-conditioned model (StackGAN); this one takes no description.")
+    rng = torch.Generator().manual_seed(seed)
+    return Given(inputs_to(algorithm.inputs_for_text(text, n, rng), sampler.device))
+
+
+def stage_picture(sampler, outputs: torch.Tensor, stage: str) -> np.ndarray:
+    """One stage of a staged model's last draw (ALL_STAGES: every stage of each sample, side by side); a
+    ConfigError naming the stages there are for a stage the model does not have."""
+    from engine.algorithms.staged import shown
+    algorithm = sampler.algorithm
+    stages = dict(getattr(algorithm, "last_stages", ()) or ())
+    if not stages:
+        raise ConfigError("--stage and --stages need a model that draws in stages (LAPGAN, StackGAN, Composite GAN, "
+                          "GRAN); this one draws its images at once.")
+    if stage == ALL_STAGES:
+        return algorithm.stage_sheet(outputs)
+    if stage not in stages:
+        raise ConfigError(f"--stage {stage!r} is not a stage of this model; its stages are "
+                          f"{', '.join(repr(name) for name in stages)}.")
+    return make_grid(to_uint8_images(shown(stages[stage], outputs)))
 
 
 EXPLORER_SEED_MAX = 2 ** 31 - 1  # the explorer's seed box; torch.Generator.manual_seed itself takes 0 .. 2**64 - 1
@@ -210,7 +253,10 @@ def default_point(sampler, seed: int = 0) -> LatentPoint:
 
 
 def render_point(sampler, point: LatentPoint) -> np.ndarray:
-    return sampler.pictures(sampler.generate(point.latent(sampler).as_dict()))[0]
+    outputs = sampler.generate(point.latent(sampler).as_dict())
+    if point.stage:
+        return stage_picture(sampler, outputs, point.stage)
+    return sampler.pictures(outputs)[0]
 
 
 def traversal_sheet(sampler, point: LatentPoint, code: int, columns: int = 10, low: float = -2.0,

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayo
 from engine.config import ConfigError
 from engine.latent import (LatentPoint, default_point, interpolate, load_bookmarks, render_point, save_bookmarks,
                            traversal_sheet)
+from studio.explorer_stages import StageControls, stage_names
 
 SLIDER_STEPS = 200
 DEBOUNCE_MS = 10
@@ -92,6 +93,7 @@ class ExplorerWorker(QObject):
                         self.sampler = sampler_from_weights(source)
                     else:
                         self.sampler = load_sampler(source)
+                    self.sampler.stage_names = stage_names(self.sampler)
                     self.samplerReady.emit(self.sampler)
                 elif request is not None:
                     point, asked = request
@@ -113,7 +115,7 @@ def to_pixmap(picture: np.ndarray, size: int = 256) -> QPixmap:
     return QPixmap.fromImage(image).scaled(size, size, Qt.KeepAspectRatio, Qt.FastTransformation)
 
 
-class ExplorerPanel(QWidget):
+class ExplorerPanel(StageControls, QWidget):
     """Sliders for continuous codes, selectors for categorical codes and the class, a seed, bookmarks."""
 
     pictureShown = Signal(object)  # the picture (uint8 H x W x 3) now on screen
@@ -186,6 +188,7 @@ class ExplorerPanel(QWidget):
         self.sliders: dict[int, tuple[QSlider, QDoubleSpinBox, QDoubleSpinBox, QLabel]] = {}
         self.category_boxes: dict[int, QSpinBox] = {}
         self.class_box: QComboBox | None = None
+        self.stage_box = self.text_box = None  # a staged model's stage selector, a text model's description
 
     # -- sources ---------------------------------------------------------------------------
     def load_checkpoint(self, checkpoint: Path, run_dir: Path | None = None) -> None:
@@ -206,7 +209,8 @@ class ExplorerPanel(QWidget):
 
     @property
     def steerable(self) -> bool:
-        return self.sampler is not None and bool(self.sliders or self.category_boxes or self.class_box)
+        return self.sampler is not None and bool(self.sliders or self.category_boxes or self.class_box
+                                                 or self.stage_box or self.text_box)
 
     # -- controls --------------------------------------------------------------------------------
     def _build_controls(self, sampler) -> None:
@@ -258,6 +262,8 @@ class ExplorerPanel(QWidget):
                 self.class_box.currentIndexChanged.connect(self._class_changed)
                 grid.addWidget(QLabel("class"), row, 0)
                 grid.addWidget(self.class_box, row, 1, 1, 4)
+                row += 1
+            self._add_stage_controls(sampler, row)
         self.redraw()
 
     def _clear_controls(self) -> None:
@@ -267,7 +273,7 @@ class ExplorerPanel(QWidget):
                 item.widget().deleteLater()
         self.sliders.clear()
         self.category_boxes.clear()
-        self.class_box = None
+        self.class_box = self.stage_box = self.text_box = None
         self.sheet_code.clear()
 
     def slider_value(self, i: int) -> float:
@@ -300,7 +306,7 @@ class ExplorerPanel(QWidget):
 
     def _copy_point(self) -> LatentPoint:
         p = self.point
-        return LatentPoint(p.seed, dict(p.continuous), dict(p.categorical), p.label, p.name)
+        return LatentPoint(p.seed, dict(p.continuous), dict(p.categorical), p.label, p.name, p.text, p.stage)
 
     def redraw(self) -> None:
         if self.sampler is not None:
@@ -357,7 +363,13 @@ class ExplorerPanel(QWidget):
         self.seed.blockSignals(True)
         self.seed.setValue(point.seed)
         self.seed.blockSignals(False)
-        self.point = LatentPoint(point.seed, dict(point.continuous), dict(point.categorical), point.label)
+        self.point = LatentPoint(point.seed, dict(point.continuous), dict(point.categorical), point.label, "",
+                                 point.text, point.stage)
+        for box, value in ((self.text_box, point.text), (self.stage_box, point.stage)):
+            if box is not None:
+                box.blockSignals(True)
+                box.setText(value) if box is self.text_box else box.setCurrentIndex(max(0, box.findData(value)))
+                box.blockSignals(False)
         for i, value in point.continuous.items():
             if i in self.sliders:
                 self.sliders[i][0].blockSignals(True)
