@@ -1,4 +1,5 @@
-"""Verbs of `gan-studio` that live outside engine/cli.py: `birthday` (the birthday-paradox support test)."""
+"""Verbs of `gan-studio` that live outside engine/cli.py: `birthday` (the birthday-paradox support test) and
+`translate` (pictures through an image-to-image checkpoint)."""
 
 from __future__ import annotations
 
@@ -36,4 +37,38 @@ def cmd_birthday(args) -> int:
     out = Path(args.out or "pairs.png")
     save_pairs(result, out)
     print(f"Wrote {out}")
+    return 0
+
+
+def add_translate(verbs) -> None:
+    p = verbs.add_parser("translate", help="translate pictures with an image-to-image checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("source", metavar="IN", help="a picture, or a folder of pictures (sub-folders included)")
+    p.add_argument("out", metavar="OUT", help="the folder to write one PNG per picture into; for one picture "
+                                              "it may be the .png file to write")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+                   help="AtoB (default), or BtoA for a model that translates both ways (CycleGAN)")
+    p.add_argument("--prepare", action="store_true",
+                   help="take each picture as an ordinary item and translate the built-in task's transform of it "
+                        "(its edge map, or its low-resolution version)")
+    p.add_argument("--device", help="cpu (default), cuda or mps")
+
+
+def cmd_translate(args) -> int:
+    from engine.device import pick_device
+    from engine.translate import load_translator, translate_path
+
+    tty = sys.stderr.isatty()
+    progress = (lambda done, total: sys.stderr.write(f"\r\033[KTranslated {done} of {total} files")) if tty else None
+    translator = load_translator(args.checkpoint, device=str(pick_device(args.device or "cpu")))
+    written = translate_path(translator, args.source, args.out, args.direction, args.prepare, progress)
+    if tty:
+        sys.stderr.write("\r\033[K")
+    if written.warning:
+        sys.stderr.write(f"warning: {written.warning}\n")
+    what = f"{len(written.files)} translation{'s' * (len(written.files) != 1)}"
+    skipped = f"; {written.skipped} file{'s' * (written.skipped != 1)} skipped" if written.skipped else ""
+    print(f"{Path(args.checkpoint).name}: {translator.family}, step {translator.step}, {args.direction}"
+          f"{', each input the ' + translator.transform + ' of a picture' if args.prepare else ''}")
+    print(f"Wrote {what} to {written.where}{skipped}")
     return 0

@@ -32,6 +32,7 @@ from studio.runs import latest_checkpoint, marker_text
 from studio.samples import SamplesPanel
 from studio.status import RunStatus
 from studio.theme import apply_palette
+from studio.translate import TranslateDock
 
 DEFAULT_PRESET = "ring8"
 
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.explorer_dock.hide()
 
         self.named_actions = install_actions(self)
+        self.translate_dock = TranslateDock(self)  # pictures through an image-to-image run's model
         self.following = Following(self)  # a run another process writes: watched, steered on request
         self.status = RunStatus(self, lambda: self.bridge.stop(save=False))
         self._connect_bridge()
@@ -121,6 +123,7 @@ class MainWindow(QMainWindow):
         b.metricsArrived.connect(self.on_metrics)
         b.samplesArrived.connect(self.samples.show_samples)
         b.generatorWeights.connect(lambda event: self.explorer.load_weights(event, self.run_dir))
+        b.generatorWeights.connect(self.translate_dock.load_weights)
         b.paramChanged.connect(self.on_param_changed)
         b.phaseChanged.connect(self.on_phase_changed)
         b.paused.connect(self.on_paused)
@@ -157,6 +160,7 @@ class MainWindow(QMainWindow):
     def _declare(self, declaration: Declaration | None = None):
         self.declaration = declaration or algorithms.get(self.config.algorithm).declare(self.config)
         self.curves.declare(self.declaration)
+        self.translate_dock.declare(self.declaration, self.config)
 
     def on_form_edited(self, key: str, value):
         if self.bridge.running:
@@ -222,11 +226,9 @@ class MainWindow(QMainWindow):
         self.clock.start()
         self._declare()
         self.bridge.start(self.config, run_dir, resume=resume, paused=paused)
-        if self.declaration.steerable:
+        self.explorer_dock.setVisible(self.declaration.steerable)
+        if self.declaration.steerable or self.translate_dock.wants_weights():
             self.bridge.watch_generator(True)
-            self.explorer_dock.show()
-        else:
-            self.explorer_dock.hide()
         self.form.set_running(True, self.declaration.controls)
         self.statusBar().showMessage(f"Run folder: {run_dir}", 8000)
 
@@ -309,6 +311,7 @@ class MainWindow(QMainWindow):
             self.fork_parent = self.run_dir
             self.bridge.stop(save=False)
         self.exporter.checkpointed(self.last_checkpoint)
+        self.translate_dock.checkpointed(self.last_checkpoint, self.following.active)
 
     def on_rejected(self, why: str):
         self.statusBar().showMessage(why, 10000)
@@ -378,7 +381,10 @@ class MainWindow(QMainWindow):
 
     def open_run(self, run_dir: Path) -> bool:
         """Restore a run (studio.opening): read first, then switch; Start continues it."""
-        return open_run(self, run_dir)
+        opened = open_run(self, run_dir)
+        if opened:
+            self.translate_dock.load_checkpoint(self.resume_from)
+        return opened
 
     def export_dialog(self):
         self.exporter.ask(self, self.config.name)
@@ -402,6 +408,7 @@ class MainWindow(QMainWindow):
         self.bridge.join(60)  # also reaps a run that just finished and is still exiting
         self.exporter.join(60)
         self.explorer.close()
+        self.translate_dock.panel.worker.close()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.sync()
