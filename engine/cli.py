@@ -29,7 +29,7 @@ from engine.cli_tools import add_birthday, add_translate, cmd_birthday, cmd_tran
 from engine.config import Config, ConfigError
 from engine.data import DataError, DownloadError
 from engine.images import save_png
-from engine.latent import latent_for, parse_assignments
+from engine.latent import ALL_STAGES, latent_for, parse_assignments, stage_picture, text_latent
 from engine.metrics.evaluator import EvaluatorError
 from engine.paths import new_run_dir
 from engine.presets import apply_overrides, load_preset, preset_paths
@@ -233,9 +233,17 @@ def cmd_sample(args) -> int:
     if args.n < 1:
         raise ConfigError(f"--n {args.n} is not allowed; ask for at least 1 sample.")
     sampler = load_sampler(args.checkpoint, device=args.device or "cpu")
-    latent = latent_for(sampler, args.n, args.seed, parse_assignments(args.code, "--code"),
-                        parse_assignments(args.cat, "--cat"), args.label)
+    if args.text is not None and (args.code or args.cat or args.label is not None):
+        raise ConfigError("--text says what to draw by itself; leave out --code, --cat and --label with it.")
+    latent = text_latent(sampler, args.text, args.n, args.seed) if args.text is not None else latent_for(
+        sampler, args.n, args.seed, parse_assignments(args.code, "--code"), parse_assignments(args.cat, "--cat"),
+        args.label)
     outputs = sampler.generate(latent.as_dict())
+    if args.stages or args.stage:
+        out = Path(args.out or "stages.png")
+        save_png(out, stage_picture(sampler, outputs, ALL_STAGES if args.stages else args.stage))
+        print(f"Wrote {out}: the stages of {args.n} samples")
+        return 0
     lines = sampler.algorithm.as_text(outputs)
     if lines is not None:  # a sequence model: its samples are text
         if args.each:
@@ -371,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--code", action="append", metavar="cI=VALUE", help="pin continuous code I")
     sample.add_argument("--cat", action="append", metavar="cI=VALUE", help="pin categorical code I")
     sample.add_argument("--label", type=int, help="class label for conditional models")
+    sample.add_argument("--text", help="a description, for text-conditioned models (StackGAN)")
+    sample.add_argument("--stages", action="store_true", help="staged models: every stage of each sample, side by side")
+    sample.add_argument("--stage", help="staged models: one stage, by its name")
     sample.add_argument("--device", help="cpu (default), cuda or mps")
     evaluate = verbs.add_parser("eval", help="quality metrics of a checkpoint")
     evaluate.add_argument("checkpoint")
