@@ -24,6 +24,12 @@ def test_every_preset_trains_a_few_steps(name, fake_fashion, tmp_path):
     if trainer.config.algorithm == "seqgan":  # 6 steps are all MLE pre-training: D and the MLE-only twin wait
         assert trainer.algorithm.phase(6) == "MLE pre-training"
         waiting = set(before) - {"generator"}
+    if trainer.config.algorithm == "srgan":  # 6 steps are all pixel-MSE pre-training: D waits
+        assert trainer.algorithm.phase(6).startswith("pixel-MSE")
+        waiting = {"discriminator"}
+    if trainer.config.algorithm == "stackgan":  # 6 steps are all stage I: G₂ and D₂ wait for stackgan.stage1_steps
+        assert trainer.algorithm.phase(6).startswith("stage I:")
+        waiting = {"generator2", "discriminator2"}
     assert set(unmoved_networks(trainer, before)) == waiting  # every network its phase trains took steps
     metrics = events.of(ev.Metrics)
     assert [m.step for m in metrics] == [2, 4, 6]

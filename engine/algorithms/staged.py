@@ -23,6 +23,7 @@ from engine.algorithms.translation import label_strip
 from engine.images import make_grid, to_uint8_images
 
 STAGE_ROWS = 6
+MIN_TILE = 56  # pixels: a stage label such as "stage II" fits above a tile this wide
 
 
 def shown(stage: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -62,11 +63,16 @@ class StagedAlgorithm(Algorithm):
         return [label for label, _ in stages], [make_grid(tiles[i], columns=len(stages)) for i in range(n)]
 
     def stage_sheet(self, outputs: torch.Tensor, count: int | None = None) -> np.ndarray | None:
+        """The stage rows under their labels; small images are enlarged so each tile is at least
+        MIN_TILE pixels wide and its label fits above it."""
         labels, rows = self.stage_rows(outputs, count)
         if not rows:
             return None
         block = np.concatenate(rows, 0)
-        return np.concatenate([label_strip(block.shape[1], labels, outputs.shape[-1]), block], 0)
+        scale = max(1, -(-MIN_TILE // outputs.shape[-1]))
+        block = block.repeat(scale, 0).repeat(scale, 1)
+        tile = (block.shape[1] - 2 * scale) // len(labels) - 2 * scale  # make_grid's padding, enlarged
+        return np.concatenate([label_strip(block.shape[1], labels, tile, 2 * scale), block], 0)
 
     def preview(self, preview, outputs: torch.Tensor) -> dict:
         fields = preview.samples_event_fields(outputs)
