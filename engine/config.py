@@ -297,8 +297,12 @@ def resolve_key(key: str) -> str:
         sections = list(SECTIONS) + list(family_sections())
         raise ConfigError(f"Unknown section in {key!r}; sections are: {', '.join(sections)}.")
     matches = [k for k in keys if k.split(".")[1] == key]
-    if len(matches) == 1:
-        return matches[0]
+    shared = [k for k in matches if k.split(".")[0] in SECTIONS]
+    if len(matches) == 1 or len(shared) == 1:  # a shared section's field wins over a family's of the same name
+        return (shared or matches)[0]
+    if matches:
+        raise ConfigError(f"{key!r} is a field of several sections ({', '.join(matches)}); name the section, "
+                          f"e.g. {matches[0]}.")
     raise ConfigError(f"Unknown key {key!r}; use section.key, e.g. train.seed, or one of: "
                       f"{', '.join(sorted(aliases()))}.")
 
