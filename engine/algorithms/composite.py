@@ -186,7 +186,8 @@ class CompositeAlgorithm(StagedAlgorithm):
                   tuple((f"visible_{t}", f"part {t}", COLOURS[t - 1]) for t in range(1, n + 1))),
                  ("Gradient norms", (("grad_norm_d", "|∇D|", "#1f77b4"), ("grad_norm_g", "|∇G|", "#ff7f0e"))))
         plots = tuple(p for p in plots if p[1])  # one part: no coverage to plot
-        return Declaration(plots=plots, terms=TERMS, settings=("lr_g", "lr_d"), controls=tuple(config.live_keys()),
+        return Declaration(steerable=True, plots=plots, terms=TERMS, settings=("lr_g", "lr_d"),
+                           controls=tuple(config.live_keys()),
                            previews=data_previews(config), progress=(("D", "d_loss", ".3f"), ("G", "g_loss", ".3f")),
                            losses={"d_loss": "D's loss", "g_loss": "G's loss"})
 

@@ -121,7 +121,8 @@ class GranAlgorithm(StagedAlgorithm):
     def declare(cls, config) -> Declaration:
         updates = ("Canvas updates", tuple((f"update_{t + 1}", f"mean |ΔC{t + 1}|", COLOURS[t % 8])
                                            for t in range(config.gran.steps)))
-        return Declaration(plots=PLOTS + (updates,), settings=("lr_g", "lr_d"), controls=tuple(config.live_keys()),
+        return Declaration(steerable=True, plots=PLOTS + (updates,), settings=("lr_g", "lr_d"),
+                           controls=tuple(config.live_keys()),
                            previews=("images",), progress=(("D", "d_loss", ".3f"), ("G", "g_loss", ".3f")),
                            losses={"d_loss": "D's loss", "g_loss": "G's loss"})
 

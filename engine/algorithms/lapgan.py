@@ -244,7 +244,7 @@ class LapganAlgorithm(StagedAlgorithm):
             (f"grad_norm_g{k}", f"|∇G{k}|", COLOURS[2 * k % 8 + 1])))
         losses = {f"{r}_loss_{k}": f"{r.upper()}{k}'s loss" for k in range(len(sides)) for r in ("d", "g")}
         progress = tuple((f"{r.upper()}{k}", f"{r}_loss_{k}", ".3f") for k in range(len(sides)) for r in ("d", "g"))
-        return Declaration(plots=plots + (("Gradient norms", norms),), settings=("lr_g", "lr_d"),
+        return Declaration(steerable=True, plots=plots + (("Gradient norms", norms),), settings=("lr_g", "lr_d"),
                            controls=tuple(config.live_keys()), previews=("images",), progress=progress, losses=losses)
 
     # -- optimisers: one pair per level, the level's lr_scale applied ----------------------------------------------

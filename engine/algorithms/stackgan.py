@@ -215,7 +215,7 @@ class StackGanAlgorithm(StagedAlgorithm):
     @classmethod
     def declare(cls, config) -> Declaration:
         return Declaration(plots=PLOTS, terms=TERMS, settings=("lr_g", "lr_d"), controls=tuple(config.live_keys()),
-                           previews=data_previews(config), steerable=False, progress=PROGRESS, losses=LOSSES,
+                           previews=data_previews(config), steerable=True, progress=PROGRESS, losses=LOSSES,
                            quality_pairs=QUALITY_PAIRS)
 
     def phase(self, step: int) -> str:
