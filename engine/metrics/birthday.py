@@ -287,7 +287,8 @@ class CheckpointTest:
         self.step = self.sampler.step
         config, kind = self.sampler.config, getattr(self.sampler.dataset, "kind", "")
         if kind != "images":
-            what = {"points": "2-D points", "curves": "curves", "text": "sequences"}.get(kind, kind or "no images")
+            what = {"points": "2-D points", "curves": "curves", "text": "sequences",
+                    "pairs": "translations of given images, not samples"}.get(kind, kind or "no images")
             raise ConfigError(f"The birthday test compares images, and this checkpoint's model "
                               f"({config.data.dataset}) makes {what}; train an image preset to use it.")
         self.notes: list[str] = []
