@@ -7,7 +7,8 @@ engine, then n samples of its sampling networks (the EMA copies where the preset
 against n test images in the evaluator's space: Fréchet distance, precision, recall and the KL divergence
 of the class histogram from uniform (engine.metrics.images.image_quality). StackGAN's own probe adds text
 faithfulness (the evaluator's accuracy at recognising the class its description names) and the Fréchet
-distance of stage I (enlarged) against stage II's.
+distance of stage I (enlarged) against stage II's. StackGAN trains stage I first: its stage1_steps is set so that
+about --stage1-share of the budget's steps go to stage I.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ PRESETS = ("dcgan_fashion", "lapgan_fashion", "stackgan_fashion", "composite_fas
 CHUNK = 25
 
 
-def train_for(preset: str, seconds: float) -> tuple[Trainer, float]:
-    config = load_preset(preset, ["train.metrics_every=0", "train.steps=10000000"])
+def train_for(preset: str, seconds: float, overrides=()) -> tuple[Trainer, float]:
+    config = load_preset(preset, ["train.metrics_every=0", "train.steps=10000000", *overrides])
     trainer = Trainer(config)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -58,6 +59,11 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--only", nargs="+", default=list(PRESETS))
+    parser.add_argument("--stage1-share", type=float, default=0.5,
+                        help="StackGAN: the share of the budget's steps given to stage I (its preset's stage1_steps "
+                             "assumes 10,000 steps), from --stage-rate")
+    parser.add_argument("--stage-rate", type=float, default=15.0,
+                        help="StackGAN's expected steps/s over both stages on this machine, to place stage1_steps")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu; {args.minutes:g} minutes each, "
           f"{args.n} samples against {args.n} test images (evaluator space)")
@@ -65,7 +71,12 @@ def main() -> int:
     real = test.scaled(torch.randperm(len(test), generator=torch.Generator().manual_seed(4))[:args.n])
     print(f"  {'preset':<20}{'steps':>7}{'Fréchet':>9}{'prec':>7}{'recall':>8}{'class KL':>9}  other")
     for preset in args.only:
-        trainer, wall = train_for(preset, args.minutes * 60)
+        overrides = []
+        if preset == "stackgan_fashion":
+            stage1 = int(args.minutes * 60 * args.stage_rate * args.stage1_share)
+            overrides = [f"stackgan.stage1_steps={stage1}"]
+            print(f"  (stackgan.stage1_steps = {stage1})")
+        trainer, wall = train_for(preset, args.minutes * 60, overrides)
         v = score(trainer, real, args.n)
         known = ("frechet_distance", "precision", "recall", "class_kl")
         other = ", ".join(f"{k} {val:.3f}" for k, val in v.items() if k not in known and isinstance(val, float))
