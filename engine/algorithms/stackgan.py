@@ -220,8 +220,8 @@ class StackGanAlgorithm(StagedAlgorithm):
 
     def phase(self, step: int) -> str:
         if step < self.config.stackgan.stage1_steps:
-            return "stage I: text encoder, G₁ and D₁ on coarse images"
-        return "stage II: G₂ and D₂ refine stage I's images (stage I fixed)"
+            return "stage I: coarse 14×14"
+        return "stage II: refine (stage I fixed)"
 
     # -- inputs and outputs ----------------------------------------------------------------------------
     def _noise(self, n: int, rng: torch.Generator) -> dict:

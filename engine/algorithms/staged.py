@@ -62,23 +62,32 @@ class StagedAlgorithm(Algorithm):
         tiles = to_uint8_images(panels.flatten(0, 1)).reshape(n, len(stages), *outputs.shape[-2:], -1)
         return [label for label, _ in stages], [make_grid(tiles[i], columns=len(stages)) for i in range(n)]
 
-    def stage_sheet(self, outputs: torch.Tensor, count: int | None = None) -> np.ndarray | None:
-        """The stage rows under their labels; small images are enlarged so each tile is at least
-        MIN_TILE pixels wide and its label fits above it."""
+    def stage_sheet(self, outputs: torch.Tensor, count: int | None = None, width: int = 0) -> np.ndarray | None:
+        """The stage rows under their labels, in as many side-by-side blocks as fit in `width` pixels (0: one
+        block); small images are enlarged so each tile is at least MIN_TILE pixels wide and its label fits."""
         labels, rows = self.stage_rows(outputs, count)
         if not rows:
             return None
-        block = np.concatenate(rows, 0)
         scale = max(1, -(-MIN_TILE // outputs.shape[-1]))
-        block = block.repeat(scale, 0).repeat(scale, 1)
-        tile = (block.shape[1] - 2 * scale) // len(labels) - 2 * scale  # make_grid's padding, enlarged
-        return np.concatenate([label_strip(block.shape[1], labels, tile, 2 * scale), block], 0)
+        rows = [row.repeat(scale, 0).repeat(scale, 1) for row in rows]
+        row_width = rows[0].shape[1]
+        tile = (row_width - 2 * scale) // len(labels) - 2 * scale  # make_grid's padding, enlarged
+        strip = label_strip(row_width, labels, tile, 2 * scale)
+        blocks = max(1, min(len(rows), (width + 8) // (row_width + 8))) if width else 1
+        per_block = -(-len(rows) // blocks)
+        parts = []
+        for start in range(0, len(rows), per_block):
+            column = rows[start:start + per_block]
+            column += [np.full_like(rows[0], 40)] * (per_block - len(column))
+            parts += [np.concatenate([strip, *column], 0), np.full((strip.shape[0] + per_block * rows[0].shape[0], 8, 3),
+                                                                   40, np.uint8)]
+        return np.concatenate(parts[:-1], 1)
 
     def preview(self, preview, outputs: torch.Tensor) -> dict:
         fields = preview.samples_event_fields(outputs)
-        sheet = self.stage_sheet(outputs, STAGE_ROWS)
+        grid = fields["picture"]
+        sheet = self.stage_sheet(outputs, STAGE_ROWS, grid.shape[1])
         if sheet is not None:
-            grid = fields["picture"]
             width = max(grid.shape[1], sheet.shape[1])
             pad = lambda p: np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=40)
             gap = np.full((6, width, 3), 40, np.uint8)
