@@ -76,8 +76,11 @@ class LocalServer:
 
 
 def trained_parameters(trainer) -> dict:
-    """A copy of the parameters of every network that has an optimizer, by network name."""
-    return {name: [p.detach().clone() for p in trainer.nets[name].parameters()] for name in trainer.opts}
+    """A copy of the parameters of every network an optimizer trains (optimizers need not be named after their
+    networks: LAPGAN's g0, d0, ... each train one level), by network name."""
+    optimised = {id(p) for opt in trainer.opts.values() for group in opt.param_groups for p in group["params"]}
+    return {name: [p.detach().clone() for p in net.parameters()] for name, net in trainer.nets.items()
+            if any(id(p) in optimised for p in net.parameters())}
 
 
 def unmoved_networks(trainer, before: dict) -> list:

@@ -66,7 +66,7 @@ def test_stage_one_trains_first_then_stage_two_with_stage_one_fixed(fake_fashion
     sample = events.of(ev.Samples)[-1]
     assert sample.picture.shape[0] > 3 * 30  # the grid, and the stage rows under it
     declared = trainer.declaration
-    assert not declared.steerable and trainer.algorithm.text_conditioned
+    assert declared.steerable and trainer.algorithm.text_conditioned  # the explorer: a description box, stages
     assert set(declared.losses) == {"d1_loss", "g1_loss", "d2_loss", "g2_loss"}
 
 
