@@ -203,7 +203,7 @@ class BadGanAlgorithm(GanAlgorithm):
             d_loss = supervised + unsupervised
             if s.d_entropy_weight > 0:
                 d_loss = d_loss + s.d_entropy_weight * entropy
-        self._optimise("discriminator", d_loss, grad_norms, last, "grad_norm_d")
+        self.optimise("discriminator", d_loss, grad_norms, last, "grad_norm_d")
         last["baseline_loss"] = self._baseline_step(x_l, y_l)
 
         latent = self.latent(batch, self.rng)
@@ -227,7 +227,7 @@ class BadGanAlgorithm(GanAlgorithm):
                 last.update(low_density=low.detach(), log_density_fake=log_p.mean().detach())
                 if report:
                     last["above_epsilon"] = (log_p > self.density.threshold(s.low_density_quantile)).float().mean()
-        self._optimise("generator", g_loss, grad_norms, last, "grad_norm_g")
+        self.optimise("generator", g_loss, grad_norms, last, "grad_norm_g")
 
         last.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), supervised_loss=supervised.detach(),
                     unsupervised_loss=unsupervised.detach(), d_entropy=entropy.detach(),

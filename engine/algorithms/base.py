@@ -144,6 +144,24 @@ class Algorithm:
             else:
                 self.opts[name] = torch.optim.SGD(params, lr=lr, momentum=betas[0], weight_decay=decay)
 
+    def optimise(self, name: str, loss: torch.Tensor, norms: bool, last: dict, key: str) -> None:
+        """One optimizer step of network `name` on `loss`: zero_grad, the backward (scaled where the family keeps a
+        mixed-precision scaler for it), the gradient norm into last[key] when `norms`, the step."""
+        opt, scaler = self.opts[name], self.scalers.get(name)
+        opt.zero_grad(set_to_none=True)
+        if scaler is None:
+            loss.backward()
+            if norms:
+                last[key] = grad_norm(self.nets[name])
+            opt.step()
+            return
+        scaler.scale(loss).backward()
+        if norms:
+            scaler.unscale_(opt)
+            last[key] = grad_norm(self.nets[name])
+        scaler.step(opt)
+        scaler.update()
+
     def settings_changed(self) -> None:
         """Apply live settings (learning rates, betas, weight decay) to the optimizers."""
         o = self.config.optim

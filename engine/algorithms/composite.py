@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.algorithms.base import data_previews, grad_norm
+from engine.algorithms.base import data_previews
 from engine.algorithms.staged import StagedAlgorithm
 from engine.events import Declaration
 from engine.models import Discriminator, _act, _dcgan_init, _up_body, draw_noise
@@ -219,12 +219,12 @@ class CompositeAlgorithm(StagedAlgorithm):
         d_real = D(real).logit
         d_fake = D(fake.detach()).logit
         d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-        self._optimise("discriminator", d_loss, norms, last, "grad_norm_d")
+        self.optimise("discriminator", d_loss, norms, last, "grad_norm_d")
 
         g_gan = F.softplus(-D(fake).logit).mean()
         reg = sum((alpha_regulariser(a, s.opacity).mean() for a in alphas[1:]), torch.zeros((), device=fake.device))
         g_loss = g_gan + s.alpha_weight * reg
-        self._optimise("generator", g_loss, norms, last, "grad_norm_g")
+        self.optimise("generator", g_loss, norms, last, "grad_norm_g")
 
         last.update(d_loss=d_loss.detach(), g_loss=g_loss.detach(), g_gan=g_gan.detach(), alpha_reg=reg.detach())
         if report:
@@ -236,10 +236,3 @@ class CompositeAlgorithm(StagedAlgorithm):
                     last[f"visible_{t}"] = share.mean()
         return last
 
-    def _optimise(self, name: str, loss: torch.Tensor, norms: bool, last: dict, norm_key: str) -> None:
-        opt = self.opts[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if norms:
-            last[norm_key] = grad_norm(self.nets[name])
-        opt.step()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.algorithms.base import GRAD_PLOT, Algorithm, data_previews, grad_norm, needs_labelled_images
+from engine.algorithms.base import GRAD_PLOT, Algorithm, data_previews, needs_labelled_images
 from engine.events import Declaration
 from engine.latent import Latent, draw_latent
 from engine.losses import LossContext, get_loss
@@ -261,7 +261,7 @@ class GanAlgorithm(Algorithm):
                 last["gradient_penalty"] = penalty.detach()
             if self.history is not None:
                 d_loss = d_loss + self._historical("d", last)
-            self._optimise("discriminator", d_loss, grad_norms, last, "grad_norm_d")
+            self.optimise("discriminator", d_loss, grad_norms, last, "grad_norm_d")
             if loss.clips_weights:
                 tricks.clip_weights(D, c.loss.clip)
             if self.history is not None:
@@ -293,7 +293,7 @@ class GanAlgorithm(Algorithm):
                 last["pullaway"] = pt.detach()
         if self.history is not None:
             g_loss = g_loss + self._historical("g", last)
-        self._optimise("generator", g_loss, grad_norms, last, "grad_norm_g")
+        self.optimise("generator", g_loss, grad_norms, last, "grad_norm_g")
         if self.history is not None:
             self.history.update("g")
         if loss.after_step is not None:
@@ -307,17 +307,6 @@ class GanAlgorithm(Algorithm):
             last.update(self._readings(out_real.logit.detach(), out_fake.logit.detach(),
                                        tricks.instance_noise_sigma(c.tricks, step + 1)))
         return last
-
-    def _optimise(self, name: str, loss: torch.Tensor, grad_norms: bool, last: dict, norm_key: str) -> None:
-        """zero_grad, a (scaled) backward, the gradient norm on report steps, the optimizer's step."""
-        opt, scaler = self.opts[name], self.scalers[name]
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if grad_norms:
-            scaler.unscale_(opt)
-            last[norm_key] = grad_norm(self.nets[name])
-        scaler.step(opt)
-        scaler.update()
 
     def _readings(self, real_out: torch.Tensor, fake_out: torch.Tensor, sigma: float) -> dict:
         """D(x) and D(G(z)) as probabilities (or critic values), on report steps only (they sync)."""

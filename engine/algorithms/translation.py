@@ -226,14 +226,6 @@ class TranslationAlgorithm(Algorithm):
         return [TranslationQuality(self, self.config.train.metrics_samples)]
 
     # -- training helpers ------------------------------------------------------------------------------
-    def optimise(self, name: str, loss: torch.Tensor, norms: bool, last: dict, key: str) -> None:
-        opt = self.opts[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if norms:
-            last[key] = grad_norm(self.nets[name])
-        opt.step()
-
     def optimise_many(self, names: tuple, loss: torch.Tensor, norms: bool, last: dict, key: str) -> None:
         """One loss, several networks each with its own optimizer (CycleGAN's two generators, two Ds)."""
         for name in names:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.algorithms.base import Algorithm, data_previews, grad_norm, needs_labelled_images
+from engine.algorithms.base import Algorithm, data_previews, needs_labelled_images
 from engine.events import Declaration
 from engine.latent import Latent, draw_latent
 from engine.metrics.live import ClassifierAccuracy
@@ -209,7 +209,7 @@ class TripleGanAlgorithm(Algorithm):
         weights = probs_u.detach()
         d_loss = (F.softplus(-d_real).mean() + alpha * (weights * F.softplus(d_c)).sum(1).mean()
                   + (1 - alpha) * F.softplus(d_g).mean())
-        self._optimise("discriminator", d_loss, norms, last, "grad_norm_d")
+        self.optimise("discriminator", d_loss, norms, last, "grad_norm_d")
 
         # C: the labels, fooling the updated D with its pairs, and (from pseudo_start) G's pairs
         supervised = F.cross_entropy(C(x_l).class_logits, y_l)
@@ -224,11 +224,11 @@ class TripleGanAlgorithm(Algorithm):
             last["pseudo_loss"] = pseudo.detach()
             if report:
                 last["pseudo_accuracy"] = (pseudo_logits.argmax(1) == latent.labels).float().mean().detach()
-        self._optimise("classifier", c_loss, norms, last, "grad_norm_c")
+        self.optimise("classifier", c_loss, norms, last, "grad_norm_c")
 
         # G: its pairs should fool the updated D
         g_loss = (1 - alpha) * fooling(D(noisy(fake), latent.labels).logit, s.non_saturating).mean()
-        self._optimise("generator", g_loss, norms, last, "grad_norm_g")
+        self.optimise("generator", g_loss, norms, last, "grad_norm_g")
 
         last["baseline_loss"] = self._baseline_step(x_l, y_l)
         last.update(d_loss=d_loss.detach(), c_loss=c_loss.detach(), g_loss=g_loss.detach(),
@@ -241,14 +241,6 @@ class TripleGanAlgorithm(Algorithm):
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         sigma = self.config.triplegan.d_input_noise
         return x if sigma <= 0 else x + sigma * torch.randn(x.shape, generator=self.rng, device=x.device)
-
-    def _optimise(self, name: str, loss: torch.Tensor, norms: bool, last: dict, norm_key: str) -> None:
-        opt = self.opts[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if norms:
-            last[norm_key] = grad_norm(self.nets[name])
-        opt.step()
 
     def _baseline_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = F.cross_entropy(self.nets["baseline"](x).class_logits, y)
