@@ -95,6 +95,9 @@ class ModelConfig:
                               when=_heads_allowed)
     info_weight: float = _f(1.0, "InfoGAN: weight of the mutual-information term", min=0.0, families=GAN,
                             when=lambda c: bool(c.model.info_categorical or c.model.info_continuous))
+    info_continuous_weight: float = _f(1.0, "InfoGAN: weight of the continuous codes' part of the information "
+                                            "term, relative to the categorical part's (the paper: below 1)",
+                                       min=0.0, max=100.0, families=GAN, when=lambda c: bool(c.model.info_continuous))
     spectral_norm: bool = _f(False, "spectral normalisation of every layer of D (Miyato et al. 2018)", families=GAN)
     semi_supervised: bool = _f(False, "K+1-class D: K real classes plus fake, trained with data.labelled labels",
                                families=GAN, when=_heads_allowed)

@@ -59,19 +59,31 @@ def feature_matching(target_features: Tensor, fake_features: Tensor) -> Tensor:
     return ((target_features.float().mean(0) - fake_features.float().mean(0)) ** 2).mean()
 
 
-def info_loss(q: Tensor, categorical: list, cat_index: Tensor | None, continuous: Tensor | None) -> Tensor:
-    """InfoGAN's −L_I: cross-entropy of each categorical code, Gaussian NLL of the continuous ones."""
-    total = q.new_zeros(())
+def info_parts(q: Tensor, categorical: list, cat_index: Tensor | None,
+               continuous: Tensor | None) -> tuple[Tensor, Tensor]:
+    """InfoGAN's −L_I in its two parts: the summed cross-entropy of the categorical codes (0 when Q recovers
+    them; log K for a K-way code it cannot read), and the Gaussian NLL of the continuous codes with Q's learned
+    variance (which goes negative as that variance shrinks, so it says nothing about the categories)."""
+    categorical_part = q.new_zeros(())
     offset = 0
     for j, c in enumerate(categorical):
-        total = total + F.cross_entropy(q[:, offset:offset + c], cat_index[:, j])
+        categorical_part = categorical_part + F.cross_entropy(q[:, offset:offset + c], cat_index[:, j])
         offset += c
+    continuous_part = q.new_zeros(())
     if continuous is not None:
         n = continuous.shape[1]
         mean = q[:, offset:offset + n]
         logvar = q[:, offset + n:offset + 2 * n].clamp(-6.0, 6.0)
-        total = total + 0.5 * (((continuous - mean) ** 2) * torch.exp(-logvar) + logvar).sum(1).mean()
-    return total
+        continuous_part = 0.5 * (((continuous - mean) ** 2) * torch.exp(-logvar) + logvar).sum(1).mean()
+    return categorical_part, continuous_part
+
+
+def info_loss(q: Tensor, categorical: list, cat_index: Tensor | None, continuous: Tensor | None,
+              continuous_weight: float = 1.0) -> Tensor:
+    """InfoGAN's −L_I: the categorical codes' cross-entropy plus continuous_weight × the continuous codes' NLL
+    (the paper weighs the continuous part lower)."""
+    categorical_part, continuous_part = info_parts(q, categorical, cat_index, continuous)
+    return categorical_part + continuous_weight * continuous_part
 
 
 class HistoricalAverage:

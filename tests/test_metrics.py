@@ -129,6 +129,22 @@ def test_infogan_code_accuracy_is_measured_live(fake_fashion):
     assert quality.values["code_accuracy"] == pytest.approx(expected)
 
 
+def test_infogan_reports_its_two_information_parts_and_weighs_the_continuous_one(fake_fashion):
+    from engine import tricks
+    trainer, events = quick("infogan_fashion", "metrics_every=0", "batch_size=16", "report_every=1",
+                            fake_dir=fake_fashion)
+    trainer.run(1)
+    values = events.of(ev.Metrics)[-1].values
+    # D's −L_I, as trained: the categorical CE (between 0 and log 10 for one 10-way code) + 0.1 × the NLL
+    assert 0.0 <= values["info_categorical"] <= 2 * np.log(10) + 1
+    assert trainer.config.model.info_continuous_weight == 0.1
+    assert values["info_loss"] == pytest.approx(values["info_categorical"] + 0.1 * values["info_continuous"], rel=1e-5)
+    q = torch.randn(4, 14)
+    cat, cont = torch.tensor([[3], [1], [0], [9]]), torch.rand(4, 2) * 2 - 1
+    parts = tricks.info_parts(q, [10], cat, cont)
+    assert tricks.info_loss(q, [10], cat, cont, 0.25) == pytest.approx(float(parts[0] + 0.25 * parts[1]))
+
+
 def test_code_accuracy_matches_codes_to_classes(fake_fashion):
     from engine.data import make_dataset
     from engine.metrics.live import CodeAccuracy

@@ -35,7 +35,8 @@ TERMS = {"began_k": "k_t", "convergence": "M", "ls_margin": "Δ(x, G(z))", "ls_v
          "historical_d": "hist. avg D", "historical_g": "hist. avg G", "supervised_loss": "supervised CE",
          "baseline_loss": "labels-only CE", "d_lipschitz_bound": "Lipschitz bound of D",
          "instance_noise": "instance noise σ", "minibatch_closeness": "fakes' closeness (minibatch disc.)",
-         "class_loss_d": "class CE (D)", "info_loss": "InfoGAN −L_I"}
+         "class_loss_d": "class CE (D)", "info_loss": "InfoGAN −L_I",
+         "info_categorical": "InfoGAN: categorical codes' CE", "info_continuous": "InfoGAN: continuous codes' NLL"}
 PROGRESS = (("D", "d_loss", ".3f"), ("G", "g_loss", ".3f"), ("D(x)", "d_real", ".2f"), ("D(G(z))", "d_fake", ".2f"),
             ("energy x", "energy_real", ".3f"), ("G(z)", "energy_fake", ".3f"), ("k_t", "began_k", ".4f"),
             ("M", "convergence", ".3f"))
@@ -215,8 +216,16 @@ class GanAlgorithm(Algorithm):
     def _noisy(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         return tricks.add_instance_noise(x, sigma, self.rng)
 
-    def _info(self, q: torch.Tensor, latent: Latent) -> torch.Tensor:
-        return tricks.info_loss(q.float(), self.config.model.info_categorical, latent.cat_index, latent.continuous)
+    def _info(self, q: torch.Tensor, latent: Latent, last: dict | None = None) -> torch.Tensor:
+        """−L_I as the config weighs its parts; with `last`, each part is reported apart too."""
+        m = self.config.model
+        categorical, continuous = tricks.info_parts(q.float(), m.info_categorical, latent.cat_index, latent.continuous)
+        if last is not None:
+            if m.info_categorical:
+                last["info_categorical"] = categorical.detach()
+            if m.info_continuous:
+                last["info_continuous"] = continuous.detach()
+        return categorical + m.info_continuous_weight * continuous
 
     def train_step(self, step: int, report: bool) -> dict:
         c, loss, ctx = self.config, self.loss, self.loss_ctx
@@ -252,7 +261,7 @@ class GanAlgorithm(Algorithm):
                     d_loss = d_loss + supervised
                     last["supervised_loss"] = supervised.detach()
                 if self.info:
-                    info_d = self._info(out_fake.q, latent)
+                    info_d = self._info(out_fake.q, latent, last)
                     d_loss = d_loss + c.model.info_weight * info_d
                     last["info_loss"] = info_d.detach()
             if loss.gradient_penalty:
