@@ -102,7 +102,7 @@ def sampling_network(sampler, batch: int = 3) -> tuple[nn.Module, tuple, tuple]:
     algorithm = sampler.algorithm
     family = sampler.config.algorithm
     if hasattr(algorithm, "translate"):
-        nets = {name: algorithm.nets[name] for name in sampler.sampling_names}
+        nets = sampler.sampling_nets()
         example = torch.rand(batch, *sampler.dataset.input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
         return TranslationNetwork(algorithm, nets, example).eval(), ("image",), (example,)
     example = _ReadKeys(latent_for(sampler, batch, 0).as_dict())
@@ -117,8 +117,7 @@ def sampling_network(sampler, batch: int = 3) -> tuple[nn.Module, tuple, tuple]:
     names = tuple(name for name, value in example.items() if name in example.read and value is not None)
     if any(not isinstance(example[name], torch.Tensor) for name in names):
         raise OnnxExportError(f"The {family} family's sampling inputs are not all tensors, so it has no ONNX form.")
-    nets = {name: sampler.algorithm.nets[name] for name in sampler.sampling_names}
-    return SamplingNetwork(algorithm, nets, names).eval(), names, tuple(example[name] for name in names)
+    return SamplingNetwork(algorithm, sampler.sampling_nets(), names).eval(), names, tuple(example[name] for name in names)
 
 
 def export_onnx(checkpoint, out: str | Path) -> OnnxExport:

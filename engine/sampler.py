@@ -51,10 +51,13 @@ class Sampler:
     def num_classes(self) -> int:
         return self.dataset.num_classes
 
+    def sampling_nets(self) -> dict:
+        """The networks samples come from (as engine.loop.Trainer.sampling_nets answers for a running trainer)."""
+        return {name: self.algorithm.nets[name] for name in self.sampling_names}
+
     @torch.no_grad()
     def generate(self, inputs: dict) -> torch.Tensor:
-        nets = {name: self.algorithm.nets[name] for name in self.sampling_names}
-        return self.algorithm.generate(inputs, nets)
+        return self.algorithm.generate(inputs, self.sampling_nets())
 
     def pictures(self, outputs: torch.Tensor) -> tuple:
         return self.algorithm.pictures(self.preview, outputs)

@@ -45,12 +45,12 @@ def translating_families() -> list[str]:
 class Translator:
     """An image-to-image model's sampling networks: uint8 pictures of one domain in, the other domain's out."""
 
-    def __init__(self, algorithm, names, step: int = 0, checkpoint: Path | None = None):
+    def __init__(self, algorithm, nets: dict, step: int = 0, checkpoint: Path | None = None):
         self.algorithm = algorithm
         self.config = algorithm.config
         self.family = self.config.algorithm
         self.dataset = algorithm.dataset
-        self.nets = {name: algorithm.nets[name] for name in names}
+        self.nets = nets
         self.device = torch.device(algorithm.device)
         self.step = int(step)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -144,7 +144,7 @@ def load_translator(source, device: str = "cpu") -> Translator:
         state = source if path is None else load_checkpoint(path)
         _refuse_unless_translating(state["config"].get("algorithm", "gan"), path.name if path else "This checkpoint")
         sampler = load_sampler(state, device=device)
-    return Translator(sampler.algorithm, sampler.sampling_names, sampler.step, path)
+    return Translator(sampler.algorithm, sampler.sampling_nets(), sampler.step, path)
 
 
 # -- files ---------------------------------------------------------------------------------------------------

@@ -182,7 +182,7 @@ def test_an_image_to_image_model_exports_its_translation(name, fake_fashion, tmp
     written = export_onnx(state, tmp_path / "t.onnx")
     sampler = load_sampler(state)
     x = torch.rand(5, *sampler.dataset.input_shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
-    nets = {n: sampler.algorithm.nets[n] for n in sampler.sampling_names}
+    nets = sampler.sampling_nets()
     with torch.no_grad():
         expected = sampler.algorithm.translate(x, "AtoB", nets).numpy()
     session = onnxruntime.InferenceSession(str(tmp_path / "t.onnx"), providers=["CPUExecutionProvider"])

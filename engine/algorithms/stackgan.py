@@ -379,8 +379,7 @@ class TextFaithfulness:
         self.enabled = True
 
     def snapshot(self, source) -> dict:
-        from engine.img2img.metrics import sampling_nets_of
-        return {name: copy.deepcopy(net).cpu().eval() for name, net in sampling_nets_of(source).items()}
+        return {name: copy.deepcopy(net).cpu().eval() for name, net in source.sampling_nets().items()}
 
     @torch.no_grad()
     def compute(self, nets: dict) -> dict:

@@ -138,8 +138,7 @@ class TranslationAlgorithm(Algorithm):
 
     @classmethod
     def declaration(cls, config, plots: tuple, terms: dict, progress: tuple, losses: dict) -> Declaration:
-        settings = ("lr_g", "lr_d") + tuple(getattr(cls, "reported_settings", ()))
-        return Declaration(plots=plots, terms=terms, settings=settings, controls=tuple(config.live_keys()),
+        return Declaration(plots=plots, terms=terms, settings=("lr_g", "lr_d"), controls=tuple(config.live_keys()),
                            previews=("pairs",), progress=progress, losses=losses,
                            translation=tuple(d for d, _ in cls.class_directions()),
                            quality_pairs=cls.quality_pairs())

@@ -210,8 +210,7 @@ class HeldOutLater:
         self.device = torch.device(device)
         return self
 
-    def checkpoint_fields(self) -> dict:
-        return {"input_shape": list(self.input_shape), "task": self.task, "paired": self.paired}
+    checkpoint_fields = PairData.checkpoint_fields  # the same fields, read from the checkpoint's data entry
 
     @property
     def has_targets(self) -> bool:

@@ -102,13 +102,6 @@ def scores(outputs: torch.Tensor, targets: torch.Tensor | None, reference: torch
     return out
 
 
-def sampling_nets_of(source) -> dict:
-    """The networks a trainer (its EMA copies where it keeps them) or a sampler draws with."""
-    if hasattr(source, "sampling_nets") and callable(source.sampling_nets):
-        return source.sampling_nets()
-    return {name: source.algorithm.nets[name] for name in source.sampling_names}
-
-
 class TranslationQuality:
     """Live scores on a fixed held-out set: the sampling networks are copied on the training thread, the
     translations and scores made on the metrics thread. Keys: each direction's scores with its suffix
@@ -121,7 +114,7 @@ class TranslationQuality:
         self.held = {k: v.cpu() for k, v in algorithm.dataset.held_out(n).items()}
 
     def snapshot(self, source) -> dict:
-        return {name: copy.deepcopy(net).cpu().eval() for name, net in sampling_nets_of(source).items()}
+        return {name: copy.deepcopy(net).cpu().eval() for name, net in source.sampling_nets().items()}
 
     @torch.no_grad()
     def compute(self, nets: dict) -> dict:
