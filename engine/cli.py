@@ -8,6 +8,7 @@
     gan-studio export CKPT --onnx G.onnx   (the sampling network as ONNX, batch size free)
     gan-studio birthday CKPT [--s 400] [--scan] [--trials 5] [--seed S] [--out pairs.png]   (repeated samples)
     gan-studio translate CKPT IN OUT [--direction AtoB|BtoA] [--prepare]   (pictures through an image-to-image model)
+    gan-studio enhance CKPT IN.wav OUT.wav   (or folders: recordings through a SEGAN model)
     gan-studio presets
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from engine import commands as cmd
 from engine import events as ev
 from engine.checkpoint import CheckpointError, load_checkpoint
-from engine.cli_tools import add_birthday, add_translate, cmd_birthday, cmd_translate
+from engine.cli_tools import add_birthday, add_enhance, add_translate, cmd_birthday, cmd_enhance, cmd_translate
 from engine.config import Config, ConfigError
 from engine.data import DataError, DownloadError
 from engine.images import save_png
@@ -394,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--epochs", type=int, default=3)
     add_birthday(verbs)
     add_translate(verbs)
+    add_enhance(verbs)
     verbs.add_parser("presets", help="list the presets")
     return parser
 
@@ -405,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     handler = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "export": cmd_export,
                "evaluator": cmd_evaluator, "presets": cmd_presets, "birthday": cmd_birthday,
-               "translate": cmd_translate}[args.verb]
+               "translate": cmd_translate, "enhance": cmd_enhance}[args.verb]
     try:
         return handler(args)
     except USER_ERRORS as exc:

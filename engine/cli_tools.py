@@ -1,5 +1,5 @@
 """Verbs of `gan-studio` that live outside engine/cli.py: `birthday` (the birthday-paradox support test) and
-`translate` (pictures through an image-to-image checkpoint)."""
+`translate` (pictures through an image-to-image checkpoint) and `enhance` (recordings through a SEGAN checkpoint)."""
 
 from __future__ import annotations
 
@@ -71,4 +71,29 @@ def cmd_translate(args) -> int:
     print(f"{Path(args.checkpoint).name}: {translator.family}, step {translator.step}, {args.direction}"
           f"{', each input the ' + translator.transform + ' of a picture' if args.prepare else ''}")
     print(f"Wrote {what} to {written.where}{skipped}")
+    return 0
+
+
+def add_enhance(verbs) -> None:
+    p = verbs.add_parser("enhance", help="remove noise from recordings with a SEGAN checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("source", metavar="IN", help="a WAV file, or a folder of WAV files (sub-folders included)")
+    p.add_argument("out", metavar="OUT", help="the WAV file to write for one file, or the folder to write into")
+    p.add_argument("--device", help="cpu (default), cuda or mps")
+
+
+def cmd_enhance(args) -> int:
+    from engine.device import pick_device
+    from engine.enhance import enhance_path, load_enhancer
+
+    tty = sys.stderr.isatty()
+    progress = (lambda done, total: sys.stderr.write(f"\r\033[KEnhanced {done} of {total} files")) if tty else None
+    enhancer = load_enhancer(args.checkpoint, device=str(pick_device(args.device or "cpu")))
+    written = enhance_path(enhancer, args.source, args.out, progress)
+    if tty:
+        sys.stderr.write("\r\033[K")
+    skipped = f"; {written.skipped} file{'s' * (written.skipped != 1)} skipped (not readable WAV)" \
+        if written.skipped else ""
+    print(f"{Path(args.checkpoint).name}: SEGAN, step {enhancer.step}, {enhancer.rate} Hz")
+    print(f"Wrote {len(written.files)} enhanced recording{'s' * (len(written.files) != 1)} to {written.where}{skipped}")
     return 0

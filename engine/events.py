@@ -85,6 +85,8 @@ class Samples(Event):
     tokens: tuple | None = None
     shades: tuple | None = None
     joiner: str = " "  # between tokens when text is shown ('' for characters)
+    audio: np.ndarray | None = None
+    rate: int = 0
     title: str = ""
     path: Path | None = None
     phase: str = ""

@@ -33,6 +33,7 @@ from engine.device import inputs_to, pick_device
 from engine.images import save_png
 from engine.nan_guard import NanGuard
 from engine.run_folder import RunFolder
+from engine.speech.snapshot import save_audio_snapshot
 from engine.tensorboard_log import TensorBoardLog
 from engine.presets import to_toml
 from engine.previews import DataPreview
@@ -358,6 +359,8 @@ class Trainer(NanGuard, RunFolder):
         event = ev.Samples(self.step, path=path, phase=self.algorithm.phase(self.step), **fields)
         if path is not None:
             save_png(path, event.picture)
+            if event.audio is not None:
+                save_audio_snapshot(path.with_suffix(".npz"), event.audio, event.rate, event.text)
         self.tensorboard.samples(event)
         self.emit(event)
         if self.watch_generator:

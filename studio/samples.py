@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStackedWidget, QTextBrowser, QVBoxLayout, QWidget
 
 from engine.text.view import shade
+from studio.audio import AudioBar
 from studio.theme import set_widget_dark
 
 SAMPLES_REDRAW_MS = 200
@@ -71,6 +72,8 @@ class SamplesPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.stack, 1)
+        self.audio_bar = AudioBar()  # speech models: play the clips of the snapshot on show
+        layout.addWidget(self.audio_bar)
         layout.addLayout(row)
 
     @property
@@ -84,6 +87,7 @@ class SamplesPanel(QWidget):
         self.slider.setRange(0, 0)
         self.slider.blockSignals(False)
         self.image_item.clear()
+        self.audio_bar.hide_clips()
         self.label.setText("no samples yet")
 
     def add_snapshot(self, step: int, path: Path | None) -> None:
@@ -111,6 +115,10 @@ class SamplesPanel(QWidget):
     def _draw_live(self, s) -> None:
         """Points and painter curves are drawn as plots; any other kind (images, text, ...) as its picture."""
         self.label.setText(f"step {s.step} (live)")
+        if s.kind == "audio" and s.audio is not None:
+            self.audio_bar.show_clips(s.audio, s.rate, s.text or (), tuple(s.title.split(" | ")))
+        else:
+            self.audio_bar.hide_clips()
         if s.kind == "points" and s.points is not None:
             self._draw_points(s)
         elif s.kind == "curves" and s.points is not None:
@@ -179,6 +187,7 @@ class SamplesPanel(QWidget):
             picture = np.asarray(img.convert("RGB"))
         self.stack.setCurrentWidget(self.image_widget)
         self.image_item.setImage(picture, autoLevels=False, levels=(0, 255))
+        self.audio_bar.show_snapshot(Path(path).with_suffix(".npz"))
         self.label.setText(f"step {step}")
 
     def set_dark(self, dark: bool) -> None:

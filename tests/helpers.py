@@ -39,12 +39,30 @@ def needs_fortunes(config) -> None:
         pytest.skip("the Debian package 'fortunes' is not installed (apt-get install fortunes)")
 
 
+def needs_speech(config) -> None:
+    """Skip, naming the packages, when a SEGAN preset speaks the fortunes with espeak-ng and either is missing."""
+    import shutil
+    from engine.text.data import FORTUNES
+    if config.algorithm != "segan" or config.segan.source != "synth":
+        return
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("the Debian package 'espeak-ng' is not installed (apt-get install espeak-ng)")
+    if not config.segan.text_file and not FORTUNES.is_dir():
+        pytest.skip("the Debian package 'fortunes' is not installed (apt-get install fortunes)")
+
+
+# A SEGAN preset's spoken corpus, cut down so a test synthesises it in a second or two
+SMALL_SPEECH = ["segan.utterances=12", "segan.held_clips=4", "segan.batch=8"]
+
+
 def quick(name, *overrides, fake_dir=None, run_dir=None, **kwargs):
-    sets = list(overrides)
-    if fake_dir is not None and load_preset(name).data.dataset in ("fashion_mnist", "mnist"):
+    preset = load_preset(name)
+    sets = (SMALL_SPEECH if preset.algorithm == "segan" else []) + list(overrides)
+    if fake_dir is not None and preset.data.dataset in ("fashion_mnist", "mnist"):
         sets.append(f"data.path={str(fake_dir)!r}")
     config = load_preset(name, sets)
     needs_fortunes(config)
+    needs_speech(config)
     events = Recorder()
     trainer = Trainer(config, run_dir=run_dir, emit=events, **kwargs)
     return trainer, events

@@ -28,6 +28,7 @@ BUILTIN = {
     "distancegan": "engine.algorithms.cyclegan:DistanceGanAlgorithm",
     "dtn": "engine.algorithms.dtn:DtnAlgorithm",
     "srgan": "engine.algorithms.srgan:SrganAlgorithm",
+    "segan": "engine.algorithms.segan:SeganAlgorithm",
 }
 _loaded: dict[str, type] = {}
 _registered: dict[str, type] = {}

@@ -1,0 +1,1 @@
+"""Speech enhancement (SEGAN): audio files, synthesised speech, noise, metrics and classical baselines."""
