@@ -44,8 +44,8 @@ def spectral_subtraction(noisy: np.ndarray, rate: int, alpha: float = 2.0, beta:
     """Power spectral subtraction (Boll 1979) with over-subtraction and a spectral floor (Berouti, Schwartz &
     Makhoul 1979): |Ŝ|² = |Y|² − α·N where that exceeds β·N, else β·N; then Ŝ = |Ŝ| · e^{j∠Y}.
     Subtracting more than the mean noise (α > 1) removes most of the peaks that would be left as musical noise,
-    and the floor masks those that remain under a faint broadband residue. α is fixed here (Berouti lowers it with the frame's
-    SNR). Returns float32 of the input's length."""
+    and the floor masks those that remain under a faint broadband residue. α is fixed here (Berouti lowers it
+    with the frame's SNR). Returns float32 of the input's length."""
     n = np.asarray(noisy).size
     spectra, power, noise, length, hop = _analyse(noisy, rate)
     cleaned = power - alpha * noise
@@ -59,8 +59,8 @@ def wiener(noisy: np.ndarray, rate: int, alpha: float = 0.98, floor: float = 0.1
     """The Wiener gain G = ξ / (1 + ξ) with the a-priori SNR ξ from the decision-directed rule of Ephraim & Malah
     (1984): ξ_k = α · G²_{k−1} |Y_{k−1}|² / N + (1 − α) · max(γ_k − 1, 0),
     where γ_k = |Y_k|² / N is the a-posteriori SNR of frame k and G_{k−1} |Y_{k−1}| the previous frame's clean
-    amplitude estimate. Smoothing ξ this way (α near 1) is what suppresses musical noise. The first frame takes ξ = max(γ − 1, 0). The gain is
-    floored at `floor` (the applied, floored gain also feeds the next ξ) to leave a little natural-sounding
+    amplitude estimate. Smoothing ξ this way (α near 1) is what suppresses musical noise. The first frame takes
+    ξ = max(γ − 1, 0). The gain is floored at `floor` (the applied, floored gain also feeds the next ξ) to leave a little natural-sounding
     noise rather than gaps. Returns float32 of the input's length."""
     n = np.asarray(noisy).size
     spectra, power, noise, length, hop = _analyse(noisy, rate)
