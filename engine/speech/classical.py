@@ -60,8 +60,8 @@ def wiener(noisy: np.ndarray, rate: int, alpha: float = 0.98, floor: float = 0.1
     (1984): ξ_k = α · G²_{k−1} |Y_{k−1}|² / N + (1 − α) · max(γ_k − 1, 0),
     where γ_k = |Y_k|² / N is the a-posteriori SNR of frame k and G_{k−1} |Y_{k−1}| the previous frame's clean
     amplitude estimate. Smoothing ξ this way (α near 1) is what suppresses musical noise. The first frame takes
-    ξ = max(γ − 1, 0). The gain is floored at `floor` (the applied, floored gain also feeds the next ξ) to leave a little natural-sounding
-    noise rather than gaps. Returns float32 of the input's length."""
+    ξ = max(γ − 1, 0). The gain is floored at `floor` (the applied, floored gain also feeds the next ξ) to leave
+    a little natural-sounding noise rather than gaps. Returns float32 of the input's length."""
     n = np.asarray(noisy).size
     spectra, power, noise, length, hop = _analyse(noisy, rate)
     gamma = power / noise
