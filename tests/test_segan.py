@@ -169,3 +169,50 @@ def test_a_folder_without_pairs_is_refused_before_anything_starts(tmp_path):
     with pytest.raises(ConfigError) as refused:
         Trainer(config, emit=Recorder())
     assert "u001" in str(refused.value)
+
+
+def test_play_buttons_play_the_snapshot_on_show(qtbot, tmp_path):
+    """The newest clips while the slider is at its end; an earlier snapshot's own clips once scrubbed back."""
+    from engine.images import save_png
+    from engine.speech.snapshot import save_audio_snapshot
+    from studio.samples import SamplesPanel
+    panel = SamplesPanel()
+    qtbot.addWidget(panel)
+    opened = []
+    panel.audio_bar.open_url = lambda url: opened.append(url.toLocalFile())
+    panel.audio_bar.player = False  # the system player's path (the Qt one where PySide6 has Qt Multimedia)
+    rng = np.random.default_rng(0)
+    snapshots = []
+    for step in (100, 200):
+        audio = (0.1 * rng.standard_normal((2, 3, 1024))).astype(np.float32)
+        png = tmp_path / f"step_{step:07d}.png"
+        save_png(png, np.zeros((8, 8, 3), np.uint8))
+        save_audio_snapshot(png.with_suffix(".npz"), audio, RATE, ("white 5 dB", "pink 5 dB"))
+        panel.show_samples(ev.Samples(step, "audio", picture=np.zeros((8, 8, 3), np.uint8), audio=audio, rate=RATE,
+                                      text=("white 5 dB", "pink 5 dB"), title="noisy | enhanced | clean", path=png))
+        snapshots.append(audio)
+    qtbot.waitUntil(lambda: panel.audio_bar.audio is snapshots[1])
+    assert not panel.audio_bar.isHidden()
+    assert [b.text() for b in panel.audio_bar.buttons[0]] == ["▶ noisy", "▶ enhanced", "▶ clean"]
+    with qtbot.waitSignal(panel.audio_bar.played):
+        panel.audio_bar.buttons[1][1].click()  # the pink clip, enhanced
+    played, rate = read_wav(opened[-1])
+    assert rate == RATE and np.abs(played - snapshots[1][1, 1]).max() < 1e-3
+    panel.slider.setValue(0)  # back to step 100
+    panel.audio_bar.buttons[1][1].click()
+    played, _ = read_wav(opened[-1])
+    assert np.abs(played - snapshots[0][1, 1]).max() < 1e-3
+    panel.show_samples(ev.Samples(300, "images", picture=np.zeros((8, 8, 3), np.uint8)))
+    panel.slider.setValue(panel.slider.maximum())
+    qtbot.waitUntil(lambda: panel.audio_bar.isHidden())  # pictures of images have nothing to play
+
+
+def test_sample_and_onnx_point_to_enhance(tmp_path, capsys):
+    trainer, _ = folder_run(tmp_path, "checkpoint_every=2", "metrics_every=0", run_dir=tmp_path / "run")
+    trainer.run(2)
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "step_0000002.pt")
+    assert main(["sample", checkpoint, "--out", str(tmp_path / "s.png")]) != 0
+    assert main(["export", checkpoint, "--onnx", str(tmp_path / "g.onnx")]) != 0
+    err = capsys.readouterr().err
+    assert err.count("use gan-studio enhance") == 2
+    assert not (tmp_path / "s.png").exists() and not (tmp_path / "g.onnx").exists()

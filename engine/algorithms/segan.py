@@ -75,6 +75,8 @@ class SeganSettings:
     d_channels: list = _f([16, 32, 32, 64, 64, 128, 128], "D's channels, one stride-2 layer each")
     kernel: int = _f(31, "width of every convolution, samples (the paper: 31)", min=2, max=255)
     latent: bool = _f(True, "a latent z at G's bottleneck (the paper's), drawn anew for every window")
+    zero_mean: bool = _f(True, "take each window's mean off G's output (not in the paper: de-emphasis multiplies "
+                               "an offset by 20, an early G's largest error)")
     preview_clips: int = _f(4, "held-out clips shown and played", min=1, max=16)
     preview_seconds: float = _f(2.0, "longest preview clip, seconds", gt=0.0, max=30.0)
 
@@ -108,7 +110,7 @@ class SeganAlgorithm(Algorithm):
         super().__init__(config, dataset, device, rng, nets)
         s = config.segan
         if nets is None or "generator" in nets:
-            self.nets["generator"] = SeganGenerator(tuple(s.g_channels), s.kernel, s.latent).to(device)
+            self.nets["generator"] = SeganGenerator(tuple(s.g_channels), s.kernel, s.latent, s.zero_mean).to(device)
         if nets is None:
             self.nets["discriminator"] = SeganDiscriminator(tuple(s.d_channels), s.kernel, s.window).to(device)
         self.labels: tuple = ()

@@ -3,7 +3,9 @@
 G is a fully convolutional encoder-decoder on the raw waveform: strided 1-D convolutions (kernel 31, stride 2,
 PReLU) halve the length at each layer down to a bottleneck, where a latent z of the same shape is stacked on the
 code; transposed convolutions mirror the encoder back up, each taking the matching encoder layer's output as a
-skip connection (concatenated), and a tanh gives the enhanced waveform. The paper's G has 11 layers (16384
+skip connection (concatenated), and a tanh gives the enhanced waveform. With zero_mean, each window's mean is
+taken off the output (not in the paper): the target, pre-emphasised speech, has none, and a small offset there
+becomes an offset 20 times larger once de-emphasised, the largest error of an early G. The paper's G has 11 layers (16384
 samples -> 8 x 1024); the CPU preset uses 8 on 4096 samples.
 
 D is the encoder's twin on two channels, (noisy, clean) or (noisy, enhanced), with batch norm and LeakyReLU(0.3)
@@ -21,9 +23,10 @@ def _pad(kernel: int) -> int:
 
 
 class SeganGenerator(nn.Module):
-    def __init__(self, channels: tuple, kernel: int = 31, latent: bool = True):
+    def __init__(self, channels: tuple, kernel: int = 31, latent: bool = True, zero_mean: bool = False):
         super().__init__()
         self.latent = latent
+        self.zero_mean = zero_mean
         self.channels = tuple(channels)
         pad = _pad(kernel)
         widths = (1,) + self.channels
@@ -62,7 +65,9 @@ class SeganGenerator(nn.Module):
             if i < len(self.decoder) - 1:
                 h = self.decoder_act[i](h)
                 h = torch.cat([h, skips.pop()], 1)
-        return torch.tanh(h)
+        out = torch.tanh(h)
+        # pre-emphasised speech has no DC, and de-emphasis multiplies any by 1 / (1 - 0.95) = 20
+        return out - out.mean(-1, keepdim=True) if self.zero_mean else out
 
 
 class SeganDiscriminator(nn.Module):
