@@ -40,8 +40,8 @@ COLUMNS = (("snr", "SNR"), ("snr_gain", "ΔSNR"), ("segsnr", "segSNR"), ("segsnr
 
 
 def train(steps: int, overrides: list) -> tuple:
-    config = load_preset("segan_speech", [f"train.steps={steps}", "train.metrics_every=0", "train.sample_every=100000",
-                                          "train.checkpoint_every=100000", *overrides])
+    config = load_preset("segan_speech", [f"train.steps={steps}", "train.metrics_every=0",
+                                          "train.sample_every=100000", "train.checkpoint_every=100000", *overrides])
     trainer = Trainer(config)
     start = time.perf_counter()
     assert trainer.run() == "done"
@@ -73,8 +73,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2400, help="training steps of each trained row")
     parser.add_argument("--held", type=int, default=64, help="held-out sentences scored (a multiple of 16)")
     parser.add_argument("--set", nargs="*", default=[], help="more preset overrides for both trained rows")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    parser.add_argument("--no-l1", action="store_true", help="leave out the L1-alone row (half the time)")
     args = parser.parse_args()
-    common = [f"segan.held_clips={args.held}", *args.set]
+    common = [f"segan.held_clips={args.held}", f"train.device={args.device!r}", *args.set]
 
     rows, timing = {}, {}
     segan, wall = train(args.steps, common)
@@ -82,19 +84,20 @@ def main() -> None:
     clips, rate = segan.dataset.held, segan.algorithm.rate
     rows["SEGAN (GAN + L1)"] = scored(clips, enhance_all(segan), rate)
     g, d = size(segan.nets["generator"]), size(segan.nets["discriminator"])
-    alone, wall = train(args.steps, [*common, "segan.gan_weight=0"])
-    timing["same G, L1 alone"] = wall
-    rows["same G, L1 alone"] = scored(clips, enhance_all(alone), rate)
+    if not args.no_l1:
+        alone, wall = train(args.steps, [*common, "segan.gan_weight=0"])
+        timing["same G, L1 alone"] = wall
+        rows["same G, L1 alone"] = scored(clips, enhance_all(alone), rate)
     for name, method in (("Wiener (decision-directed)", wiener), ("spectral subtraction", spectral_subtraction)):
         start = time.perf_counter()
         rows[name] = scored(clips, [method(c.noisy, rate) for c in clips], rate)
         timing[name] = time.perf_counter() - start
     rows["noisy input"] = scored(clips, [c.noisy for c in clips], rate)
 
-    order = ["noisy input", "spectral subtraction", "Wiener (decision-directed)", "same G, L1 alone",
-             "SEGAN (GAN + L1)"]
+    order = [name for name in ("noisy input", "spectral subtraction", "Wiener (decision-directed)",
+                               "same G, L1 alone", "SEGAN (GAN + L1)") if name in rows]
     s = segan.config.segan
-    print(f"{len(clips)} held-out clips at {rate} Hz; {args.steps} steps of batch {s.batch} x {s.window} samples; "
+    print(f"{segan.device}: {len(clips)} held-out clips at {rate} Hz; {args.steps} steps of batch {s.batch} x {s.window} samples; "
           f"G {g} parameters, D {d}; {len(segan.dataset)} training windows")
     print(f"  {'':<28}" + "".join(f"{label:>9}" for _, label in COLUMNS) + "   wall time")
     for name in order:

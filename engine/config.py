@@ -45,11 +45,11 @@ def _family_sections(families: tuple) -> dict:
 @functools.lru_cache(maxsize=8)
 def _keys_and_aliases(sections: tuple) -> tuple[list, dict]:
     keys = [f"{s}.{f.name}" for s, cls in sections for f in dataclasses.fields(cls)]
-    found = {}
+    found: dict[str, list] = {}  # two families may give their fields one short name (l1_weight: pix2pix, SEGAN)
     for s, cls in sections:
         for f in dataclasses.fields(cls):
             if f.metadata.get("alias"):
-                found[f.metadata["alias"]] = f"{s}.{f.name}"
+                found.setdefault(f.metadata["alias"], []).append(f"{s}.{f.name}")
     return keys, found
 
 
@@ -131,7 +131,7 @@ class Config:
         """Set one field by dotted name (or alias / unique bare name); returns (key, old, new)."""
         if key == "algorithm":
             return self._set_algorithm(value, check)
-        key = resolve_key(key)
+        key = resolve_key(key, self)
         section_name, name = key.split(".")
         if section_name not in SECTIONS and section_name not in self.family:
             raise ConfigError(f"{key} belongs to algorithm {_owner_of(section_name)!r}, but this preset uses "
@@ -172,7 +172,7 @@ class Config:
     def get(self, key: str) -> Any:
         if key == "algorithm":
             return self.algorithm
-        key = resolve_key(key)
+        key = resolve_key(key, self)
         section_name, name = key.split(".")
         return getattr(getattr(self, section_name), name)
 
@@ -268,12 +268,13 @@ def all_keys() -> list[str]:
 
 
 def aliases() -> dict[str, str]:
-    return dict(_keys_and_aliases(_all_sections())[1])
+    """Short name -> full key (where two families share a short name, the first; resolve_key picks by config)."""
+    return {alias: keys[0] for alias, keys in _keys_and_aliases(_all_sections())[1].items()}
 
 
 def short_name(key: str) -> str:
     """The short name a person types for a full key (lr_d for optim.lr_d), or the key itself when it has none."""
-    return next((alias for alias, full in aliases().items() if full == key), key)
+    return next((alias for alias, keys in _keys_and_aliases(_all_sections())[1].items() if key in keys), key)
 
 
 def live_keys() -> list[str]:
@@ -281,10 +282,16 @@ def live_keys() -> list[str]:
     return [k for k in all_keys() if field_spec(k).metadata.get("live")]
 
 
-def resolve_key(key: str) -> str:
-    """Turn 'k', 'lr_d', 'batch_size' or 'train.seed' into a full dotted key, or refuse."""
-    if key in aliases():
-        return aliases()[key]
+def resolve_key(key: str, config=None) -> str:
+    """Turn 'k', 'lr_d', 'batch_size' or 'train.seed' into a full dotted key, or refuse. A short name two families
+    share means the field of `config`'s family, when a config is given."""
+    shared_alias = _keys_and_aliases(_all_sections())[1].get(key)
+    if shared_alias:
+        if config is not None and len(shared_alias) > 1:
+            own = [k for k in shared_alias if k.split(".")[0] in config.sections()]
+            if own:
+                return own[0]
+        return shared_alias[0]
     keys = all_keys()
     if key in keys:
         return key

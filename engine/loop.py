@@ -256,7 +256,7 @@ class Trainer(NanGuard, RunFolder):
         try:
             if not isinstance(name, str):
                 raise ConfigError(f"A setting is named by text (like 'lr_d'), not {name!r}.")
-            key = resolve_key(name)
+            key = resolve_key(name, self.config)
             live = self.config.live_keys()
             if key not in live:
                 if key in live_keys():

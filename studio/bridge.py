@@ -26,6 +26,9 @@ from engine.worker import run_in_process
 TICK_MS = 33
 
 
+_ENDED = object()  # the worker is gone without its end-of-stream marker
+
+
 class Steering:
     """The window's commands, by name, for a bridge that has send(command): the local trainer's (EngineBridge)
     or a followed run's commands file (studio.follow.FollowBridge)."""
@@ -112,20 +115,22 @@ class EngineBridge(Steering, QObject):
         while True:
             try:
                 event = events.get(timeout=0.5)
+            except (EOFError, OSError):  # the worker died, perhaps half-way through a message
+                process.join(5)
+                event = _ENDED
             except queue.Empty:
                 if process.is_alive():
                     continue
                 try:
                     event = events.get(timeout=0.5)  # anything still in the pipe
-                except queue.Empty:
-                    event = None
-                if event is None:
-                    if not finished:
-                        code = process.exitcode
-                        self._emit(ev.Failed(
-                            f"The training process stopped unexpectedly (exit code {code}); the checkpoints "
-                            f"already written are intact.", ""))
-                    break
+                except (queue.Empty, EOFError, OSError):
+                    event = _ENDED
+            if event is _ENDED:
+                if not finished:
+                    self._emit(ev.Failed(
+                        f"The training process stopped unexpectedly (exit code {process.exitcode}); the checkpoints "
+                        f"already written are intact.", ""))
+                break
             if event is None:
                 break
             finished = finished or isinstance(event, (ev.Finished, ev.Failed))
@@ -153,6 +158,9 @@ class EngineBridge(Steering, QObject):
             target=run_in_process, name="gan-studio-training", daemon=True,
             args=(config.to_dict(), self.run_dir, str(resume) if resume else None, events, self._commands))
         self._process.start()
+        # The window never puts events: closing its copy of the pipe's write end lets a read see the end of the
+        # pipe when the worker dies, instead of waiting forever for the rest of a message it was killed writing.
+        events._writer.close()
         self._thread = threading.Thread(target=self._read, args=(self._process, events),
                                         name="gan-studio-reader", daemon=True)
         self._thread.start()

@@ -289,7 +289,7 @@ class MainWindow(QMainWindow):
 
     def on_param_changed(self, event):
         self.config.set(event.name, event.new, check=False)
-        self.form.set_value(resolve_key(event.name), event.new)
+        self.form.set_value(resolve_key(event.name, self.config), event.new)
         self.form.refresh_visibility()
         self.curves.add_marker(event.step, marker_text(event.name, event.old, event.new))
 
