@@ -32,8 +32,8 @@ PANELS = ("noisy", "enhanced", "clean")
 NOISE_KINDS = ("white", "pink", "brown", "babble")
 DEEMPHASIS_TAPS = 256  # 0.95 ** 256 ≈ 2e-6: the inverse filter's truncated impulse response
 PREVIEW_Z_SEED = 17
-PLOTS = (("Losses", (("d_loss", "D loss", "#1f77b4"), ("g_adv", "G's adversarial term", "#ff7f0e"),
-                     ("l1", "L1 to the clean speech", "#2ca02c"))),
+PLOTS = (("Losses", (("d_loss", "D loss", "#1f77b4"), ("g_adv", "G's adversarial term", "#ff7f0e"))),
+         ("L1 to the clean speech (pre-emphasised)", (("l1", "|G(z, x̃) − x|₁", "#2ca02c"),)),
          ("D on pairs", (("d_real", "D(noisy, clean)", "#1f77b4"), ("d_fake", "D(noisy, enhanced)", "#d62728"))),
          ("Gradient norms", (("grad_norm_d", "|∇D|", "#1f77b4"), ("grad_norm_g", "|∇G|", "#ff7f0e"))))
 

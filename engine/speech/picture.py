@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from engine.speech.metrics import spectrogram_db
+from engine.text.view import ui_font
 
 BACKGROUND = (40, 40, 40)
 WAVE_BACKGROUND = (24, 24, 24)
@@ -38,14 +39,6 @@ def colour_map() -> np.ndarray:
     where = np.linspace(0.0, 1.0, len(ANCHORS))
     steps = np.linspace(0.0, 1.0, 256)
     return np.stack([np.interp(steps, where, ANCHORS[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
-
-
-@functools.lru_cache(maxsize=2)
-def _font(size: int = 12):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without FreeType: the bitmap font
-        return ImageFont.load_default()
 
 
 def _columns(n: int, width: int) -> np.ndarray:
@@ -112,7 +105,7 @@ def render_clips(clips: np.ndarray, rate: int, names: list[str], row_labels: lis
             canvas[spec_top:spec_top + spec_height, left:left + panel_width] = spectrogram_strip(
                 clips[i, k], rate, panel_width, spec_height)
     picture = Image.fromarray(canvas)
-    draw, font = ImageDraw.Draw(picture), _font()
+    draw, font = ImageDraw.Draw(picture), ui_font(12)
     for k in range(panels):
         name = str(names[k]) if k < len(names) else ""
         if name:

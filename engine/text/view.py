@@ -15,8 +15,9 @@ FAKE, MIDDLE, REAL = np.array([253, 174, 107]), np.array([255, 255, 255]), np.ar
 LINE, PAD, GAP, WIDTH = 18, 6, 6, 640
 
 
-@functools.lru_cache(maxsize=2)
-def _font(size: int = 13):
+@functools.lru_cache(maxsize=4)
+def ui_font(size: int = 13):
+    """PIL's default font at `size` (the bitmap font where Pillow lacks FreeType), for labels drawn into pictures."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType: the bitmap font
@@ -33,7 +34,7 @@ def shade(value: float) -> tuple:
 def render_tokens(rows: list[list[str]], shades=None, joiner: str = " ", title: str = "",
                   width: int = WIDTH) -> np.ndarray:
     """rows: the tokens of each sequence; shades: a value in [0, 1] per token (None: plain tokens)."""
-    font = _font()
+    font = ui_font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     space = max(1, int(measure.textlength(joiner, font=font))) if joiner else (1 if shades is not None else 0)
     placed, y = [], PAD + (LINE + GAP if title else 0)
