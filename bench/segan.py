@@ -75,7 +75,10 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="more preset overrides for both trained rows")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--no-l1", action="store_true", help="leave out the L1-alone row (half the time)")
+    parser.add_argument("--quick", action="store_true", help="100 steps, 16 held-out clips: a check that it runs")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.held = 100, 16
     common = [f"segan.held_clips={args.held}", f"train.device={args.device!r}", *args.set]
 
     rows, timing = {}, {}
