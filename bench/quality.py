@@ -46,6 +46,9 @@ PUBLISHED = {
     "grid25": [("GAN", 3.3, 0.005, "VEEGAN"), ("Unrolled GAN", 23.6, 0.16, "VEEGAN"),
                ("VEEGAN", 24.6, 0.40, "VEEGAN"), ("PacGAN2", 23.8, 0.913, "PacGAN")],
 }
+# Issue 18's goals for the 2-D presets as shipped (their own steps and settings): modes on every seed, the mean
+# high-quality share, seconds a run on a 2-core CPU.
+GOALS = {"ring8": (8, 0.95, 30.0), "grid25": (25, 0.90, 60.0)}
 PROTOCOLS = {
     "VEEGAN": "VEEGAN's Table 1, its protocol: 2 x 128 tanh MLPs, z of 256, batch 512, 25k iterations",
     "PacGAN": "PacGAN's table: a bigger architecture, about 400k updates",
@@ -74,6 +77,21 @@ def main() -> None:
     steps2d = 200 if args.quick else args.steps2d
     steps_images = 30 if args.quick else args.steps_images
     seeds = 1 if args.quick else args.seeds
+
+    print("The 2-D presets as shipped (their own steps), each beside its goal:")
+    for preset, (modes_goal, quality_goal, seconds_goal) in GOALS.items():
+        steps = 200 if args.quick else load_preset(preset).train.steps
+        runs = [measure(preset, [f"seed={seed}"], steps) for seed in range(seeds)]
+        modes = [values["modes_captured"] for values, _ in runs]
+        quality = [values["high_quality"] for values, _ in runs]
+        seconds = [took for _, took in runs]
+        verdict = [f"modes {'met' if min(modes) >= modes_goal else 'NOT met'}",
+                   f"quality {'met' if np.mean(quality) >= quality_goal else 'NOT met'}",
+                   f"time {'met' if max(seconds) <= seconds_goal else 'NOT met'}"]
+        print(f"  {preset}, {steps} steps, seeds 0..{seeds - 1}: modes {modes} (goal {modes_goal} on every seed), "
+              f"high quality {100 * np.mean(quality):.1f} % ± {100 * np.std(quality):.1f} "
+              f"(goal ≥ {100 * quality_goal:.0f} %), {np.mean(seconds):.1f} s a run, slowest {max(seconds):.1f} "
+              f"(goal ≤ {seconds_goal:.0f} s): {', '.join(verdict)}")
 
     for preset in ("ring8", "grid25"):
         total = 8 if preset == "ring8" else 25

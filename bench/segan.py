@@ -100,7 +100,8 @@ def main() -> None:
     order = [name for name in ("noisy input", "spectral subtraction", "Wiener (decision-directed)",
                                "same G, L1 alone", "SEGAN (GAN + L1)") if name in rows]
     s = segan.config.segan
-    print(f"{segan.device}: {len(clips)} held-out clips at {rate} Hz; {args.steps} steps of batch {s.batch} x {s.window} samples; "
+    print(f"{segan.device}: {len(clips)} held-out clips at {rate} Hz; {args.steps} steps of batch {s.batch} x "
+          f"{s.window} samples; "
           f"G {g} parameters, D {d}; {len(segan.dataset)} training windows")
     print(f"  {'':<28}" + "".join(f"{label:>9}" for _, label in COLUMNS) + "   wall time")
     for name in order:
