@@ -11,6 +11,8 @@ To add a family, subclass Algorithm, fill in the class attributes and the method
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -34,6 +36,16 @@ def needs_labelled_images(config, what: str) -> None:
     if config.data.dataset not in LABELLED_IMAGE_DATASETS:
         raise ConfigError(f"{what} needs a labelled image data set with a test split, but data.dataset = "
                           f"{config.data.dataset!r}; use {LABELLED_IMAGE_NAMES}.")
+
+
+class SamplingNetsProbe:
+    """A live quality probe that scores the sampling networks themselves (a family's quality_probes()):
+    snapshot() copies them to the CPU on the training thread, so compute(nets) can run on the metrics thread
+    while training goes on."""
+    takes_source = True
+
+    def snapshot(self, source) -> dict:
+        return {name: copy.deepcopy(net).cpu().eval() for name, net in source.sampling_nets().items()}
 
 
 class Algorithm:

@@ -26,14 +26,13 @@ y, another class for each mismatched pair and one of its descriptions, z, ε₁,
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.algorithms.base import data_previews, grad_norm, needs_labelled_images
+from engine.algorithms.base import SamplingNetsProbe, data_previews, grad_norm, needs_labelled_images
 from engine.algorithms.staged import StagedAlgorithm
 from engine.events import Declaration
 from engine.models import _dcgan_init
@@ -353,14 +352,13 @@ class StackGanAlgorithm(StagedAlgorithm):
         return last
 
 
-class TextFaithfulness:
+class TextFaithfulness(SamplingNetsProbe):
     """Live text faithfulness on Fashion-MNIST: the shipped evaluator's accuracy at recognising the class each
     sample's description names (text_accuracy; text_accuracy_stage1 for stage I enlarged to the full side), the
     Fréchet distance of stage I (enlarged) to stage II's images (frechet_stage1) and to real images
     (frechet_stage1_real), in the evaluator's feature space. The sampling networks (the EMA copies where the run
     keeps them) are copied on the training thread and run on the metrics thread."""
 
-    takes_source = True
 
     def __init__(self, algorithm: StackGanAlgorithm, n: int):
         from engine.metrics.evaluator import EvaluatorError, load_evaluator
@@ -377,9 +375,6 @@ class TextFaithfulness:
         self.real = dataset.sample(n, torch.Generator(device=device).manual_seed(seed + 4))[0].cpu()
         self.real_features = None
         self.enabled = True
-
-    def snapshot(self, source) -> dict:
-        return {name: copy.deepcopy(net).cpu().eval() for name, net in source.sampling_nets().items()}
 
     @torch.no_grad()
     def compute(self, nets: dict) -> dict:

@@ -13,10 +13,10 @@ Images come in [−1, 1] and are scored in [0, 1]:
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
+
+from engine.algorithms.base import SamplingNetsProbe
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:
@@ -102,19 +102,14 @@ def scores(outputs: torch.Tensor, targets: torch.Tensor | None, reference: torch
     return out
 
 
-class TranslationQuality:
+class TranslationQuality(SamplingNetsProbe):
     """Live scores on a fixed held-out set: the sampling networks are copied on the training thread, the
     translations and scores made on the metrics thread. Keys: each direction's scores with its suffix
     (pix2pix, SRGAN: none; CycleGAN: _ab and _ba), and the cycle reconstruction error where there are two ways."""
 
-    takes_source = True
-
     def __init__(self, algorithm, n: int):
         self.algorithm = algorithm
         self.held = {k: v.cpu() for k, v in algorithm.dataset.held_out(n).items()}
-
-    def snapshot(self, source) -> dict:
-        return {name: copy.deepcopy(net).cpu().eval() for name, net in source.sampling_nets().items()}
 
     @torch.no_grad()
     def compute(self, nets: dict) -> dict:

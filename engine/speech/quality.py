@@ -4,22 +4,16 @@ against the clean one, their gains, and PESQ / STOI where those packages are ins
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
+from engine.algorithms.base import SamplingNetsProbe
 from engine.speech.metrics import mean_scores, score_clip
 
 
-class SpeechQuality:
-    takes_source = True
-
+class SpeechQuality(SamplingNetsProbe):
     def __init__(self, algorithm, n: int):
         self.algorithm = algorithm
         self.clips = algorithm.dataset.held[:max(1, n)]
-
-    def snapshot(self, source) -> dict:
-        return {name: copy.deepcopy(net).cpu().eval() for name, net in source.sampling_nets().items()}
 
     @torch.no_grad()
     def compute(self, nets: dict) -> dict:
