@@ -27,9 +27,9 @@ from engine.events import Declaration
 from engine.settings import ConfigError, _f
 from engine.speech.data import SpeechSpace, make_speech
 from engine.speech.nets import SeganDiscriminator, SeganGenerator
+from engine.speech.noise import NOISE_TYPES as NOISE_KINDS
 
 PANELS = ("noisy", "enhanced", "clean")
-NOISE_KINDS = ("white", "pink", "brown", "babble")
 DEEMPHASIS_TAPS = 256  # 0.95 ** 256 ≈ 2e-6: the inverse filter's truncated impulse response
 PREVIEW_Z_SEED = 17
 PLOTS = (("Losses", (("d_loss", "D loss", "#1f77b4"), ("g_adv", "G's adversarial term", "#ff7f0e"))),
@@ -113,7 +113,6 @@ class SeganAlgorithm(Algorithm):
             self.nets["generator"] = SeganGenerator(tuple(s.g_channels), s.kernel, s.latent, s.zero_mean).to(device)
         if nets is None:
             self.nets["discriminator"] = SeganDiscriminator(tuple(s.d_channels), s.kernel, s.window).to(device)
-        self.labels: tuple = ()
 
     # -- what the config, the studio and the CLI know -------------------------------------------------
     @classmethod
@@ -186,6 +185,9 @@ class SeganAlgorithm(Algorithm):
         start = k if len(held) >= 2 * k and self.dataset.source == "synth" else 0
         return (held[start:] + held[:start])[:s.preview_clips]
 
+    def labels(self) -> list:
+        return [clip.label for clip in self.preview_clips()]
+
     def random_inputs(self, n: int, rng: torch.Generator) -> dict:
         return self.fixed_inputs(n, rng)
 
@@ -199,7 +201,6 @@ class SeganAlgorithm(Algorithm):
         for i, clip in enumerate(clips):
             m = min(len(clip.clean), longest)
             noisy[i, 0, :m], clean[i, 0, :m] = clip.noisy[:m], clip.clean[:m]
-        self.labels = tuple(c.label for c in clips)
         device = self.device
         return {"noisy": torch.from_numpy(noisy).to(device), "clean": torch.from_numpy(clean).to(device)}
 
@@ -212,14 +213,15 @@ class SeganAlgorithm(Algorithm):
     def preview(self, preview, outputs: torch.Tensor) -> dict:
         from engine.speech.picture import render_clips
         audio = outputs.float().cpu().numpy()
-        picture = render_clips(audio, self.rate, list(PANELS), list(self.labels) or None)
+        labels = self.labels()
+        picture = render_clips(audio, self.rate, list(PANELS), labels)
         return {"kind": "audio", "picture": picture, "audio": audio, "rate": self.rate,
-                "text": self.labels, "title": " | ".join(PANELS)}
+                "text": tuple(labels), "title": " | ".join(PANELS)}
 
     def pictures(self, preview, outputs: torch.Tensor) -> tuple:
         from engine.speech.picture import render_clips
         audio = outputs.float().cpu().numpy()
-        labels = list(self.labels) or None
+        labels = self.labels()
         return (render_clips(audio, self.rate, list(PANELS), labels),
                 [render_clips(audio[i:i + 1], self.rate, list(PANELS), labels and labels[i:i + 1])
                  for i in range(len(audio))])

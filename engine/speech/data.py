@@ -50,9 +50,10 @@ class SpeechData:
         self.rate, self.window, self.source = rate, window, source
         self.shape = (1, window)
         hop = window // 2
-        self.clean = torch.from_numpy(np.concatenate([windows(c, window, hop) for c in clean]))
+        pieces = [windows(c, window, hop) for c in clean]
+        self.clean = torch.from_numpy(np.concatenate(pieces))
         # each window's utterance power sets its noise level, so a quiet window gets the utterance's SNR
-        power = [np.full(len(windows(c, window, hop)), float(np.mean(c ** 2)) + 1e-10, np.float32) for c in clean]
+        power = [np.full(len(w), float(np.mean(c ** 2)) + 1e-10, np.float32) for w, c in zip(pieces, clean)]
         self.power = torch.from_numpy(np.concatenate(power))
         self.noisy = None if noisy is None else torch.from_numpy(
             np.concatenate([windows(n, window, hop) for n in noisy]))
@@ -108,7 +109,7 @@ class SpeechSpace:
         return self
 
 
-def held_mixtures(held: list[np.ndarray], texts: list[str], kinds: tuple, snrs: tuple, rate: int,
+def held_mixtures(held: list[np.ndarray], kinds: tuple, snrs: tuple, rate: int,
                   speech: list[np.ndarray]) -> list[HeldClip]:
     from engine.speech.noise import mix, noise_bank
     longest = max(len(c) for c in held)
@@ -143,5 +144,5 @@ def make_speech(s, progress=None, cancel=None) -> SpeechData:
     speech = corpus(s.utterances, s.held_clips, s.rate, text_file=s.text_file,
                     progress=told("Speaking the sentences with espeak-ng (once; cached)"), cancel=cancel)
     bank = noise_bank(kinds, NOISE_SECONDS, s.rate, s.noise_seed, speech.train)
-    held = held_mixtures(speech.held, speech.held_text, kinds, snrs, s.rate, speech.train)
+    held = held_mixtures(speech.held, kinds, snrs, s.rate, speech.train)
     return SpeechData(s.rate, s.window, speech.train, held, bank=bank, snrs=snrs)

@@ -15,15 +15,15 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 
+from engine.data.download import CancelFn, cancelled  # asked between utterances, as between chunks
 from engine.paths import cache_dir
 from engine.settings import ConfigError
 from engine.speech.wav import decode_wav, resample
@@ -43,20 +43,8 @@ _PLAIN = re.compile(r"[\"']?[A-Za-z0-9][A-Za-z0-9 ,.;:!?'\"-]*")   # starts with
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-# Asked between utterances, as engine.data.download asks between chunks: a callable returning True or anything
-# with is_set() (a threading.Event). Not imported from there, as engine.data pulls in torch.
-CancelFn = Union[Callable[[], bool], threading.Event]
-
-
 class Cancelled(RuntimeError):
     """Building a corpus was stopped by its `cancel` callback; nothing was cached."""
-
-
-def cancelled(cancel: CancelFn | None) -> bool:
-    if cancel is None:
-        return False
-    is_set = getattr(cancel, "is_set", None)
-    return bool(is_set() if is_set is not None else cancel())
 
 
 @dataclass
