@@ -359,7 +359,6 @@ class TextFaithfulness(SamplingNetsProbe):
     (frechet_stage1_real), in the evaluator's feature space. The sampling networks (the EMA copies where the run
     keeps them) are copied on the training thread and run on the metrics thread."""
 
-
     def __init__(self, algorithm: StackGanAlgorithm, n: int):
         from engine.metrics.evaluator import EvaluatorError, load_evaluator
         self.algorithm, self.enabled = algorithm, False
