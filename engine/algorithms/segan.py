@@ -181,8 +181,8 @@ class SeganAlgorithm(Algorithm):
     def preview_clips(self) -> list:
         """The clips shown: one per noise kind at the second SNR (5 dB by default) where the held-out set has it."""
         held, s = self.dataset.held, self.config.segan
-        k = len(s.noises) if self.dataset.source == "synth" else 1
-        start = k if len(held) >= 2 * k and self.dataset.source == "synth" else 0
+        k = len(s.noises)
+        start = k if self.dataset.source == "synth" and len(held) >= 2 * k else 0
         return (held[start:] + held[:start])[:s.preview_clips]
 
     def labels(self) -> list:
@@ -201,8 +201,7 @@ class SeganAlgorithm(Algorithm):
         for i, clip in enumerate(clips):
             m = min(len(clip.clean), longest)
             noisy[i, 0, :m], clean[i, 0, :m] = clip.noisy[:m], clip.clean[:m]
-        device = self.device
-        return {"noisy": torch.from_numpy(noisy).to(device), "clean": torch.from_numpy(clean).to(device)}
+        return {"noisy": torch.from_numpy(noisy).to(self.device), "clean": torch.from_numpy(clean).to(self.device)}
 
     def generate(self, inputs: dict, nets: dict) -> torch.Tensor:
         device = inputs["noisy"].device
