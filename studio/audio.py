@@ -60,15 +60,13 @@ class AudioBar(QWidget):
         self._layout(len(audio), tuple(labels), tuple(panels))
 
     def show_snapshot(self, npz: Path) -> None:
-        """An earlier snapshot's clips, played from the .npz beside its picture (a reopened run's too); the bar
-        hides when the snapshot kept no audio."""
+        """An earlier snapshot's clips, played from the .npz beside its picture (a reopened run's too); the
+        buttons are disabled while the snapshot on show kept no audio."""
         try:
             audio, _, labels = load_audio_snapshot(npz)
         except (OSError, ValueError, KeyError):
             self.snapshot_file = npz  # nothing to play for this snapshot
-            for row in self.buttons:
-                for button in row:
-                    button.setEnabled(False)
+            self._enable(False)
             return
         self.snapshot_file = npz
         self._layout(len(audio), labels, self.panels or ("noisy", "enhanced", "clean"))
@@ -95,10 +93,13 @@ class AudioBar(QWidget):
                     row.append(button)
                 self.buttons.append(row)
             self.labels, self.panels = labels, panels
+        self._enable(True)
+        self.setVisible(True)
+
+    def _enable(self, enabled: bool) -> None:
         for row in self.buttons:
             for button in row:
-                button.setEnabled(True)
-        self.setVisible(True)
+                button.setEnabled(enabled)
 
     def clip(self, i: int, k: int) -> tuple[np.ndarray, int] | None:
         if self.snapshot_file is not None:
