@@ -41,6 +41,8 @@ class Loss:
     uses_target: bool = False  # honours one-sided label smoothing
     energy: str = ""  # "mse" or "l1": D is an autoencoder and its output is the reconstruction error
     real_is_low: bool = False  # D's output is an energy or a loss: low on real data, high on fakes
+    # G is built like the autoencoder's decoder (no batch norm, ELU, a linear output), as BEGAN's is
+    decoder_generator: bool = False
     # called after each generator step with D's outputs on the last real batch and on G's batch
     after_step: Callable[[LossContext, Tensor, Tensor], None] | None = None
 
@@ -124,7 +126,8 @@ def _began_update(ctx: LossContext, real: Tensor, fake_g: Tensor) -> None:
     ctx.report.update(began_k=ctx.state["k"], convergence=real + abs(balance), energy_real=real, energy_fake=fake)
 
 
-register(Loss("began", _began_d, _ebgan_g, energy="l1", real_is_low=True, after_step=_began_update))
+register(Loss("began", _began_d, _ebgan_g, energy="l1", real_is_low=True, after_step=_began_update,
+              decoder_generator=True))
 
 
 # -- loss-sensitive GAN (Qi 2017) ------------------------------------------------------------
@@ -145,7 +148,7 @@ def _loss_sensitive_d(real: Tensor, fake: Tensor, target: float, ctx: LossContex
     violation = F.relu(delta + real - fake)
     ctx.report["ls_margin"] = delta.mean().detach()
     ctx.report["ls_violated"] = (violation > 0).float().mean().detach()
-    return real.mean() + s.ls_lambda * violation.mean()
+    return s.ls_real_weight * real.mean() + s.ls_lambda * violation.mean()
 
 
 register(Loss("loss_sensitive", _loss_sensitive_d, lambda fake, ctx=None: F.softplus(fake).mean(), real_is_low=True))

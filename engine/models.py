@@ -73,10 +73,11 @@ class VirtualBatchNorm2d(nn.Module):
         return out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
-def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None) -> nn.Sequential:
+def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None, linear_out=False) -> nn.Sequential:
     """From a vector to a batch shaped like the data: G's body, and the autoencoder D's decoder.
     MLP: hidden layers of `act`; DCGAN: a linear map to the smallest feature map, then transposed
-    convolutions that double the side, each followed by `norm` (if any) and `act`."""
+    convolutions that double the side, each followed by `norm` (if any) and `act`. Images end in
+    a tanh unless linear_out."""
     m = config.model
     if m.architecture == "mlp":
         layers, width = [], in_dim
@@ -84,7 +85,7 @@ def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None) -> 
             layers += [nn.Linear(width, m.hidden_width), act()]
             width = m.hidden_width
         layers.append(nn.Linear(width, math.prod(data_shape)))
-        if len(data_shape) == 3:
+        if len(data_shape) == 3 and not linear_out:
             layers.append(nn.Tanh())
         return nn.Sequential(*layers)
     channels, size = data_shape[0], data_shape[1]
@@ -99,7 +100,9 @@ def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None) -> 
         if i < ups - 1:
             layers.append(nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=bias))
             width //= 2
-    layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
+    layers.append(nn.ConvTranspose2d(width, channels, 4, 2, 1))
+    if not linear_out:
+        layers.append(nn.Tanh())
     return nn.Sequential(*layers)
 
 
@@ -118,6 +121,8 @@ class Generator(nn.Module):
         in_dim = m.noise_dim + self.code_dim + (self.embed.embedding_dim if self.embed is not None else 0)
         if m.architecture == "mlp":
             self.body = _up_body(config, in_dim, self.data_shape, lambda: _act(m.activation))
+        elif _decoder_generator(config):  # BEGAN: G is its D's decoder in shape, with PyTorch's init
+            self.body = _up_body(config, in_dim, self.data_shape, nn.ELU, linear_out=True)
         else:
             norm = VirtualBatchNorm2d if config.tricks.virtual_batchnorm else nn.BatchNorm2d
             self.body = _up_body(config, in_dim, self.data_shape, nn.ReLU, norm)
@@ -151,6 +156,13 @@ class Generator(nn.Module):
             for norm in norms:
                 norm.reference = None
         return x.view(x.shape[0], *self.data_shape)
+
+
+def _decoder_generator(config: Config) -> bool:
+    """Berthelot et al. 2017: G has the architecture of D's decoder (no batch norm, ELU) and neither
+    ends in a tanh. With a tanh, reconstructing the background (−1) needs a saturated unit whose
+    L1 gradient vanishes; BEGAN's fakes then never cost under γ L(x), and k_t stays at 0."""
+    return config.model.architecture == "dcgan" and get_loss(config.loss.name).decoder_generator
 
 
 def _d_trunk(config: Config, data_shape: tuple) -> tuple[nn.Sequential, int]:
@@ -268,7 +280,8 @@ class AutoencoderDiscriminator(nn.Module):
         self.norm = get_loss(config.loss.name).energy
         self.trunk, features = _d_trunk(config, self.data_shape)
         self.code = nn.Linear(features, m.ae_code_dim)
-        self.decoder = _up_body(config, m.ae_code_dim, self.data_shape, nn.ELU)
+        self.decoder = _up_body(config, m.ae_code_dim, self.data_shape, nn.ELU,
+                                linear_out=_decoder_generator(config))
         # PyTorch's default init, not DCGAN's N(0, 0.02): without batch norm, weights that small
         # leave the code nearly constant and the autoencoder stuck on the mean image.
         if m.spectral_norm:

@@ -122,6 +122,8 @@ class LossConfig:
                                live=True, alias="lambda_k", families=GAN, when=_loss_is("began"))
     ls_lambda: float = _f(1.0, "loss-sensitive GAN: weight λ of the margin violations", min=0.0, live=True,
                           alias="ls_lambda", families=GAN, when=_loss_is("loss_sensitive"))
+    ls_real_weight: float = _f(0.0, "loss-sensitive GAN: weight of E L(x), the real data's loss (0 as in Qi's code)",
+                               min=0.0, live=True, families=GAN, when=_loss_is("loss_sensitive"))
     ls_delta_scale: float = _f(1.0, "loss-sensitive GAN: margin Δ = this × mean |x − G(z)|", gt=0.0, live=True,
                                families=GAN, when=_loss_is("loss_sensitive"))
 
