@@ -90,7 +90,8 @@ class GanAlgorithm(Algorithm):
         self.history = None
         if t.historical_averaging > 0 and nets is None:
             self.history = tricks.HistoricalAverage({"g": self.nets["generator"], "d": self.nets["discriminator"]})
-        self.scalers = {name: torch.amp.GradScaler("cuda", enabled=self.amp) for name in ("generator", "discriminator")}
+        if self.amp:  # without, optimise() steps plainly: a disabled scaler still costs a few calls a step
+            self.scalers = {name: torch.amp.GradScaler("cuda") for name in ("generator", "discriminator")}
 
     # -- what the config, the studio and the CLI know beforehand ---------------------------------
     @classmethod
