@@ -87,7 +87,6 @@ class Trainer(NanGuard, RunFolder):
         self._last: dict = {}
         self._window_start = (time.perf_counter(), 0)
         self._force_report = False
-        self._ema_stats_step = None
         self.watch_generator = False
         self._file_lock = threading.Lock()
         self.quality = None
@@ -190,44 +189,14 @@ class Trainer(NanGuard, RunFolder):
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """The decay ramps up to the configured one with a half-life of 5 % of the steps so far (as StyleGAN2's
-        EMA does): a fixed 0.999 from step 1 kept 37 % of the random start after 1,000 steps, so the preview
-        lied; at 1,000 steps the half-life is 50 steps. Buffers follow G's; see ema_statistics."""
-        decay = min(self.config.tricks.ema_decay, 0.5 ** (1.0 / max(1.0, 0.05 * self.step)))
+        """The decay ramps up as (1 + t) / (10 + t) to the configured one (reached near t = 9 / (1 - decay)):
+        a fixed 0.999 from step 1 kept 37 % of the random start after 1,000 steps, so the preview lied."""
+        decay = min(self.config.tricks.ema_decay, (1.0 + self.step) / (10.0 + self.step))
         for name, ema in self.ema.items():
             net = self.nets[name]
             torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1.0 - decay)
             for ema_buffer, buffer in zip(ema.buffers(), net.buffers()):
                 ema_buffer.copy_(buffer)
-        self._ema_stats_step = None
-
-    @torch.no_grad()
-    def ema_statistics(self, batches: int = 4, batch: int = 256) -> None:
-        """Batch-norm statistics of the EMA copies' own (G's running statistics belong to G's weights, not
-        to their average: dcgan_fashion's preview at 1,000 steps, Fréchet 175 with G's, 172 with its own,
-        G 168): the mean and variance over `batches` batches of fixed random inputs, once per step sampled."""
-        norms = [m for net in self.ema.values() for m in net.modules()
-                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        if not norms or self._ema_stats_step == self.step:
-            return
-        momenta = [m.momentum for m in norms]
-        modes = {name: net.training for name, net in self.ema.items()}
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over the batches
-        try:
-            nets = {name: self.ema.get(name, net) for name, net in self.nets.items()}
-            for net in self.ema.values():
-                net.train()
-            rng = torch.Generator(device=self.device).manual_seed(self.config.train.seed + 11)
-            for _ in range(batches):
-                self.algorithm.generate(inputs_to(self.algorithm.random_inputs(batch, rng), self.device), nets)
-        finally:
-            for m, momentum in zip(norms, momenta):
-                m.momentum = momentum
-            for name, net in self.ema.items():
-                net.train(modes[name])
-        self._ema_stats_step = self.step
 
     # -- commands ------------------------------------------------------------------------------------
     def _drain_commands(self) -> None:
@@ -368,7 +337,6 @@ class Trainer(NanGuard, RunFolder):
     # -- samples -------------------------------------------------------------------------------------
     def sampling_nets(self) -> dict:
         """The networks samples come from: the EMA copies where there are some."""
-        self.ema_statistics()
         return {name: self.ema.get(name, self.nets[name]) for name in type(self.algorithm).sampling_nets}
 
     @torch.no_grad()

@@ -67,7 +67,6 @@ class RunFolder:
     # -- the training state in a checkpoint ---------------------------------------------------------
     def state_dict(self) -> dict:
         algorithm = self.algorithm
-        self.ema_statistics()  # a checkpoint's EMA copies sample with their own batch-norm statistics
         return {
             "step": self.step,
             "config": self.config.to_dict(),

@@ -156,12 +156,12 @@ def test_tricks_compose_and_instance_noise_anneals():
     assert noise == sorted(noise, reverse=True) and noise[0] > 0.3 and noise[-1] == 0.0
     assert any("Mixed precision needs CUDA" in w.text for w in events.of(ev.Warning))
     # one more step from a known EMA state: ema_new = ema_old + (1 − decay)(g_new − ema_old), parameter by parameter
-    # (at step 200, past the warm-up of the decay, half-life 5 % of the steps so far: the configured 0.9 applies)
-    assert trainer.run(200) == "done"
+    # (at step 100, past any warm-up of the decay: the configured 0.9 applies)
+    assert trainer.run(100) == "done"
     ema_net, g_net = trainer.ema["generator"], trainer.nets["generator"]
     ema_old = [p.detach().clone() for p in ema_net.parameters()]
     g_old = [p.detach().clone() for p in g_net.parameters()]
-    assert trainer.run(201) == "done"
+    assert trainer.run(101) == "done"
     g_new = [p.detach() for p in g_net.parameters()]
     assert not all(torch.equal(a, b) for a, b in zip(g_old, g_new))  # G took a step
     for old, g, new in zip(ema_old, g_new, ema_net.parameters()):
@@ -176,23 +176,3 @@ def test_tricks_compose_and_instance_noise_anneals():
     g_net.train()
     assert torch.equal(samples, from_ema)
     assert (samples - from_g).abs().max() > 1e-4
-
-
-def test_the_ema_copy_samples_with_its_own_batchnorm_statistics(fake_fashion):
-    """G's running statistics belong to G's weights; the EMA copy's are measured on its own activations."""
-    trainer, _ = quick("dcgan_fashion", "ema_decay=0.999", "batch_size=16", "metrics_every=0", "sample_every=1000",
-                       fake_dir=fake_fashion)
-    assert trainer.run(60) == "done"
-    first = lambda net: next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    first(trainer.nets["generator"]).running_mean.add_(5.0)  # G's statistics, wrong for the EMA copy's weights
-    assert trainer.run(61) == "done"  # the EMA step copies G's buffers
-    ema = trainer.sampling_nets()["generator"]
-    seen = []
-    hook = first(ema).register_forward_hook(lambda module, inputs, out: seen.append(inputs[0].mean((0, 2, 3))))
-    try:  # the first norm's input does not depend on any norm: its batch mean over many samples is the truth
-        trainer.generate(trainer.algorithm.random_inputs(2048, torch.Generator().manual_seed(9)))
-    finally:
-        hook.remove()
-    own = (first(ema).running_mean - seen[0]).abs().max().item()
-    borrowed = (first(trainer.nets["generator"]).running_mean - seen[0]).abs().min().item()
-    assert own < 0.05 and borrowed > 4.0, (own, borrowed)
