@@ -37,10 +37,10 @@ class Reports(list):
 
     def __call__(self, event) -> None:
         if isinstance(event, ev.Metrics) and event.group == "train":
-            self.append((event.step, dict(event.values)))
+            self.append(dict(event.values))
 
     def series(self, name: str) -> list[float]:
-        return [float(values[name]) for _, values in self if name in values]
+        return [float(values[name]) for values in self if name in values]
 
 
 def trainer_for(preset: str, *overrides: str) -> tuple[Trainer, Reports]:

@@ -143,7 +143,7 @@ def main() -> None:
     print(f"{'':24s}{'steps/s':>10s}   runs")
     print(f"{'headless engine':24s}{np.median(bares):10.1f}   " + " ".join(f"{v:.1f}" for v in bares))
     print(f"{'studio window':24s}{np.median(showns):10.1f}   " + " ".join(f"{v:.1f}" for v in showns))
-    print(f"window / headless, each pair: " + " ".join(f"{v:.3f}" for v in ratios))
+    print("window / headless, each pair: " + " ".join(f"{v:.3f}" for v in ratios))
     print(f"window / headless: median {ratio:.3f} ± {spread:.3f} (half the interquartile range)   "
           f"goal ≥ 0.95: {met(ratio >= 0.95)}; spread goal ±0.03: {met(spread <= 0.03)}")
     print(f"with the 10 ms latency probe running: {probed:.1f} steps/s")
@@ -152,6 +152,7 @@ def main() -> None:
     for grid, (median, worst) in paints.items():
         print(f"one repaint of the curves panel{' with a grid (not shipped)' if grid else ''}: "
               f"median {median:.1f} ms, max {worst:.1f} ms")
+
 
 if __name__ == "__main__":
     main()

@@ -285,13 +285,13 @@ def live_keys() -> list[str]:
 def resolve_key(key: str, config=None) -> str:
     """Turn 'k', 'lr_d', 'batch_size' or 'train.seed' into a full dotted key, or refuse. A short name two families
     share means the field of `config`'s family, when a config is given."""
-    shared_alias = _keys_and_aliases(_all_sections())[1].get(key)
-    if shared_alias:
-        if config is not None and len(shared_alias) > 1:
-            own = [k for k in shared_alias if k.split(".")[0] in config.sections()]
+    named = _keys_and_aliases(_all_sections())[1].get(key)  # the full keys with this short name
+    if named:
+        if config is not None and len(named) > 1:
+            own = [k for k in named if k.split(".")[0] in config.sections()]
             if own:
                 return own[0]
-        return shared_alias[0]
+        return named[0]
     keys = all_keys()
     if key in keys:
         return key
