@@ -475,6 +475,8 @@ LIVE_VALID = {  # ring8's live keys and values that are valid and keep training 
     "train.discriminator_steps": ("int", (1, 3)),
     "tricks.label_smoothing": ("float", (0.0, 0.5)),
     "tricks.instance_noise": ("float", (0.0, 0.5)),
+    "tricks.r1_weight": ("float", (0.0, 1.0)),
+    "tricks.r1_every": ("int", (1, 16)),
 }
 OUT_OF_RANGE = {
     "optim.lr_g": [0.0, -1e-3, 1.0000001, 2.0, 1e9, 2],
@@ -485,6 +487,8 @@ OUT_OF_RANGE = {
     "train.discriminator_steps": [0, -1, 101, 10 ** 6],
     "tricks.label_smoothing": [-0.1, 0.51, 1.0, 1],
     "tricks.instance_noise": [-1e-9, -1.0, -3],
+    "tricks.r1_weight": [-1e-9, -0.5, -2],
+    "tricks.r1_every": [0, -1, 65, 10 ** 6],
 }
 NOT_FINITE = [float("nan"), float("inf"), float("-inf"), "nan", "inf", "-inf"]
 WRONG_SCALAR = [None, "fast", "", True, False, [0.1], [], {"v": 1}, b"0.1", complex(1, 0), (0.1,), "0.1.2"]

@@ -14,6 +14,7 @@ Issue 18's goal, engine / bare ≥ 0.97 on the CPU for ring8, is printed beside 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import tempfile
 import time
@@ -29,14 +30,15 @@ from engine.presets import load_preset
 from engine.data import make_dataset
 from engine.data.images import DEBIAN_FASHION_MNIST
 from engine.losses import get_loss
-from engine.tricks import gradient_penalty
+from engine.tricks import gradient_penalty, r1_penalty
 from engine.models import build_models
 from engine.device import pick_device
 from engine.loop import Trainer
 
 
 def bare_loop(config, dataset, steps: int, device) -> float:
-    """A hand-written GAN loop: k critic/discriminator steps, one generator step."""
+    """A hand-written GAN loop: k critic/discriminator steps, one generator step; the preset's R1 penalty
+    (every r1_every D steps) and EMA of G's weights where it has them, since those are its training."""
     torch.manual_seed(config.train.seed)
     rng = torch.Generator(device=device).manual_seed(config.train.seed + 1)
     G, D = build_models(config, dataset.shape, dataset.num_classes)
@@ -48,9 +50,11 @@ def bare_loop(config, dataset, steps: int, device) -> float:
         opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=tuple(o.betas_g))
         opt_d = torch.optim.Adam(D.parameters(), lr=o.lr_d, betas=tuple(o.betas_d))
     loss = get_loss(config.loss.name)
-    batch, nz = config.data.batch_size, config.model.noise_dim
+    batch, nz, t = config.data.batch_size, config.model.noise_dim, config.tricks
+    ema = copy.deepcopy(G).requires_grad_(False) if t.ema_decay > 0 else None
+    d_steps = 0
     start = time.perf_counter()
-    for _ in range(steps):
+    for step in range(steps):
         for _ in range(config.train.discriminator_steps):
             real, _ = dataset.sample(batch, rng)
             with torch.no_grad():
@@ -58,6 +62,9 @@ def bare_loop(config, dataset, steps: int, device) -> float:
             d_loss = loss.d_loss(D(real).logit, D(fake).logit, 1.0)
             if loss.gradient_penalty:
                 d_loss = d_loss + config.loss.gp_weight * gradient_penalty(D, real, fake, None, rng)
+            if t.r1_weight > 0 and d_steps % t.r1_every == 0:
+                d_loss = d_loss + 0.5 * t.r1_weight * t.r1_every * r1_penalty(D, real, None)
+            d_steps += 1
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -70,6 +77,10 @@ def bare_loop(config, dataset, steps: int, device) -> float:
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if ema is not None:
+            with torch.no_grad():
+                decay = min(t.ema_decay, (1.0 + step) / (10.0 + step))
+                torch._foreach_lerp_(list(ema.parameters()), list(G.parameters()), 1.0 - decay)
     g_loss.item()  # wait for the device
     return steps / (time.perf_counter() - start)
 

@@ -169,6 +169,18 @@ class Config:
                 raise
         return "algorithm", old, value
 
+    def switch_algorithm(self, value: str) -> list[str]:
+        """Set the algorithm, first turning off what is set here that only other families have (ring8's R1
+        penalty, switching to the VAE); returns those keys. Refuses as `set` does, and then changes nothing."""
+        trial = self.copy()
+        foreign = [key for key in trial.keys() if (families := field_spec(key).metadata.get("families")) is not None
+                   and value not in families and trial.get(key) != _default(key)]
+        for key in foreign:
+            trial.set(key, _default(key), check=False)
+        trial.set("algorithm", value)
+        self.__dict__.update(trial.__dict__)
+        return foreign
+
     def get(self, key: str) -> Any:
         if key == "algorithm":
             return self.algorithm

@@ -41,21 +41,29 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, 
     return grid
 
 
+# the pixels of a dot of radius 2, as offsets from its centre
+_DOT = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if dy * dy + dx * dx <= 5]
+
+
 def render_points(points: np.ndarray, real: np.ndarray | None, extent, size: int = 384) -> np.ndarray:
-    img = Image.new("RGB", (size, size), (255, 255, 255))
-    draw = ImageDraw.Draw(img)
+    """Real points, then generated ones over them, as dots on white. Stamped with numpy: drawing 1,024 dots
+    one by one with Pillow held the training thread for 2 ms a snapshot."""
+    img = np.full((size, size, 3), 255, np.uint8)
     x0, x1, y0, y1 = extent
-
-    def px(p):
-        return ((p[:, 0] - x0) / (x1 - x0) * (size - 1), (1 - (p[:, 1] - y0) / (y1 - y0)) * (size - 1))
-
     for pts, colour in ((real, REAL_COLOUR), (points, FAKE_COLOUR)):
-        if pts is None:
+        if pts is None or not len(pts):
             continue
-        xs, ys = px(pts)
-        for x, y in zip(xs, ys):
-            draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
-    return np.asarray(img)
+        pts = np.asarray(pts, dtype=np.float64)
+        with np.errstate(invalid="ignore"):  # a NaN point is drawn nowhere
+            xs = np.rint((pts[:, 0] - x0) / (x1 - x0) * (size - 1))
+            ys = np.rint((1 - (pts[:, 1] - y0) / (y1 - y0)) * (size - 1))
+        keep = np.isfinite(xs) & np.isfinite(ys) & (xs > -3) & (xs < size + 2) & (ys > -3) & (ys < size + 2)
+        xs, ys = xs[keep].astype(np.int64), ys[keep].astype(np.int64)
+        for dy, dx in _DOT:
+            y, x = ys + dy, xs + dx
+            inside = (y >= 0) & (y < size) & (x >= 0) & (x < size)
+            img[y[inside], x[inside]] = colour
+    return img
 
 
 def render_curves(curves: np.ndarray, xs: np.ndarray, size: int = 384) -> np.ndarray:

@@ -185,7 +185,14 @@ def _d_trunk(config: Config, data_shape: tuple) -> tuple[nn.Sequential, int]:
         layers.append(nn.LeakyReLU(0.2))
         width *= 2
     layers.append(nn.Flatten())
-    return nn.Sequential(*layers), width * side * side
+    features = width * side * side
+    if m.d_fc:  # InfoGAN's D: a fully-connected layer after the convolutions
+        layers.append(nn.Linear(features, m.d_fc, bias=not m.d_batchnorm))
+        if m.d_batchnorm:
+            layers.append(nn.BatchNorm1d(m.d_fc))
+        layers.append(nn.LeakyReLU(0.2))
+        features = m.d_fc
+    return nn.Sequential(*layers), features
 
 
 class MinibatchDiscrimination(nn.Module):

@@ -5,6 +5,7 @@ auto rolls back, and the same NaN coming back at the same step after a roll back
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ class NanGuard:
         if self.device.type != "cpu" and (self.step % self.config.train.report_every):
             return True
         bad = [name for name in self.declaration.losses if name in self._last
-               and not torch.isfinite(torch.as_tensor(self._last[name])).item()]
+               and not math.isfinite(float(self._last[name]))]  # one sync a loss: float() of a tensor
         if not bad and self.step % self.config.train.report_every == 0 and not self._weights_finite():
             bad = ["the weights"]
         if not bad:

@@ -39,6 +39,7 @@ class RunFolder:
                 handle.write(json.dumps(entry) + "\n")
 
     def save_checkpoint(self) -> Path:
+        self.flush_writes()  # the rows and snapshots up to this step are on disk before the checkpoint is
         path = self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt"
         save_checkpoint(path, self.state_dict())
         self.last_good_checkpoint = path

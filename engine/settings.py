@@ -88,6 +88,8 @@ class ModelConfig:
     base_channels: int = _f(32, "channels of the widest-resolution conv layer (dcgan)", min=4, max=512, when=_dcgan)
     d_batchnorm: bool = _f(True, "batch norm in D's conv layers (dcgan); must be off for wgan_gp", families=GAN_VAE,
                            when=_dcgan)
+    d_fc: int = _f(0, "units of a fully-connected layer after D's convolutions (dcgan; InfoGAN's D has 1024); 0: none",
+                   min=0, max=8192, when=_dcgan)
     conditional: bool = _f(False, "feed the class label to G (embedding) and D (projection)", families=GAN, when=_heads_allowed)
     auxiliary_classifier: bool = _f(False, "AC-GAN: G gets the label, D predicts it with an extra head", families=GAN, when=_heads_allowed)
     info_categorical: list = _f([], "InfoGAN: number of values of each categorical code", families=GAN, when=_heads_allowed)
@@ -180,6 +182,10 @@ class TricksConfig:
                                  max=1024, families=GAN, when=_heads_allowed)
     minibatch_kernel_dim: int = _f(5, "minibatch discrimination: size C of each kernel", min=1, max=128,
                                    families=GAN, when=lambda c: c.tricks.minibatch_features > 0)
+    r1_weight: float = _f(0.0, "γ of the R1 penalty, γ/2 · ‖∇D(x)‖² on real data, for D (0: off)", min=0.0,
+                          live=True, alias="r1", families=GAN)
+    r1_every: int = _f(1, "R1 every this many D steps, weighted by it (StyleGAN2's lazy regularisation)", min=1,
+                       max=64, live=True, families=GAN, when=lambda c: c.tricks.r1_weight > 0)
     historical_averaging: float = _f(0.0, "weight of ‖θ − mean of past θ‖² for G and D (0: off)", min=0.0,
                                      families=GAN)
     virtual_batchnorm: bool = _f(False, "G normalises each sample with a fixed reference batch, not its batch (dcgan)",

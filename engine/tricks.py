@@ -37,6 +37,14 @@ def gradient_penalty(discriminator, real: Tensor, fake: Tensor, labels, rng: tor
     return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
 
 
+def r1_penalty(discriminator, real: Tensor, labels) -> Tensor:
+    """R1 (Mescheder et al. 2018): ‖∇D(x)‖² on real samples, a zero-centred penalty; D's loss adds γ/2 of it."""
+    real = real.detach().requires_grad_(True)
+    out = discriminator(real, labels).logit
+    (grad,) = torch.autograd.grad(out.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
 @torch.no_grad()
 def clip_weights(module: torch.nn.Module, bound: float) -> None:
     """WGAN: clamp every weight to [−c, c]."""

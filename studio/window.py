@@ -168,7 +168,10 @@ class MainWindow(QMainWindow):
                 self.bridge.set(key, value)
             return
         try:
-            self.config.set(key, value)
+            if key != "algorithm":
+                self.config.set(key, value)
+            elif dropped := self.config.switch_algorithm(value):
+                self.statusBar().showMessage(f"Turned off {', '.join(dropped)}: {value} has no such setting.", 10000)
         except ConfigError as exc:
             if key == "algorithm":  # the box goes back to the algorithm that stays
                 self.form.set_value(key, self.config.algorithm)

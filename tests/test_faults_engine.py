@@ -280,3 +280,19 @@ def test_an_atomic_write_syncs_the_file_and_its_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real(fd)))
     atomic_write(tmp_path / "a.txt", lambda handle: handle.write(b"x"))
     assert synced == [False, True]  # the file's data, then the folder's entry
+
+
+def test_a_snapshot_the_disk_refuses_stops_the_run_though_it_is_written_off_the_training_thread(tmp_path, monkeypatch):
+    import engine.loop as loop
+    trainer, events = quick("ring8", "sample_every=5", "checkpoint_every=5", run_dir=tmp_path / "run")
+    trainer.run(5)
+
+    def full(path, picture):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(loop, "save_png", full)
+    assert trainer.run(40) == "failed"
+    failed = events.of(ev.Failed)[-1]
+    assert failed.message.startswith(f"Writing to {tmp_path / 'run'} failed at step ") and "No space" in failed.message
+    assert trainer.step <= 15  # said at the next snapshot, not at the end of the run
+    assert not list((tmp_path / "run" / "samples").glob("*.tmp"))

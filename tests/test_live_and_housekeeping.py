@@ -110,5 +110,12 @@ def test_every_live_setting_takes_effect(name, fake_fashion):
             sigma = events.of(ev.Metrics)[-1].values["instance_noise"]
             anneal = config.tricks.instance_noise_anneal_steps
             assert sigma == pytest.approx(new * (max(0.0, 1 - trainer.step / anneal) if anneal else 1.0))
+        elif key in ("tricks.r1_weight", "tricks.r1_every"):  # R1 is taken every r1_every-th D step
+            every = config.tricks.r1_every
+            first = len(events.of(ev.Metrics))
+            assert trainer.run(trainer.step + 2 * every) == "done"
+            steps = [m.step - 1 for m in events.of(ev.Metrics)[first:] if "r1_penalty" in m.values]
+            k = config.train.discriminator_steps
+            assert steps and all(any((s * k + d) % every == 0 for d in range(k)) for s in steps), (key, steps)
         else:
             pytest.fail(f"no check for the live setting {key}")

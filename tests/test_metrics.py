@@ -184,10 +184,11 @@ def test_eval_prints_the_metrics_of_a_checkpoint(tmp_path, capsys):
         assert printed[name] == pytest.approx(value, abs=5e-5), name  # printed to 4 decimals
     # a checkpoint with a known answer: a G that puts every sample on mode 3 captures one mode, all in 3σ
     stuck, _ = quick("ring8", run_dir=tmp_path / "stuck")
-    last = stuck.nets["generator"].body[-1]
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias.copy_(stuck.dataset.centres[3])
+    for net in stuck.sampling_nets().values():  # the EMA copy, which samples, where there is one
+        last = net.body[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(stuck.dataset.centres[3])
     stuck.save_checkpoint()
     assert cli(["eval", str(tmp_path / "stuck" / "checkpoints" / "step_0000000.pt"), "--n", "500"]) == 0
     assert printed_metrics(capsys.readouterr().out) == {"modes_captured": 1.0, "high_quality": 1.0}

@@ -195,6 +195,7 @@ def click_curve_at(qtbot, curves, step: float) -> None:
 
 def test_scrubbing_and_clicking_a_curve_show_older_samples(qtbot, window):
     window.config.set("train.steps", 150)
+    window.config.set("train.sample_every", 50)
     with qtbot.waitSignal(window.bridge.finished, timeout=TIMEOUT):
         window.start()
     panel = window.samples
@@ -460,6 +461,8 @@ def test_switching_the_algorithm_box_switches_the_form_and_the_plots(window):
     box = form.widgets["algorithm"]
     box.setCurrentIndex(box.findData("vae"))
     assert window.config.algorithm == "vae"
+    assert window.config.tricks.r1_weight == 0  # ring8's R1 penalty is a GAN's: turned off, and said so
+    assert "tricks.r1_weight" in window.statusBar().currentMessage()
     assert "vae" in shown_sections(form) and "loss" not in shown_sections(form)
     assert form.widgets["vae.sigma"].isVisibleTo(form)
     assert plot_titles(window.curves)[0] == "Loss"

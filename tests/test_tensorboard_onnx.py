@@ -229,7 +229,7 @@ def test_the_fallback_exporter_keeps_the_batch_free_or_refuses(tmp_path, monkeyp
     ring, _ = quick("ring8")
     assert export_onnx(ring.state_dict(), tmp_path / "ring.onnx").inputs == ("z",)
     session = onnxruntime.InferenceSession(str(tmp_path / "ring.onnx"), providers=["CPUExecutionProvider"])
-    z = torch.randn(5, 8)
+    z = torch.randn(5, ring.config.model.noise_dim)
     assert np.abs(session.run(None, {"z": z.numpy()})[0] - ring.generate({"z": z}).numpy()).max() <= 1e-4
     dcgan, _ = quick("dcgan_fashion", fake_dir=fake_fashion)
     with pytest.raises(OnnxExportError, match="could not be exported as ONNX: dynamo cannot trace this"):

@@ -239,7 +239,7 @@ class GanAlgorithm(Algorithm):
         autocast = torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
         ctx.report = {}
         last = {}
-        for _ in range(c.train.discriminator_steps):
+        for d_step in range(c.train.discriminator_steps):
             real, real_labels = self.dataset.sample(batch, self.rng)
             latent = self.latent(batch, self.rng)
             with autocast:
@@ -269,6 +269,10 @@ class GanAlgorithm(Algorithm):
                 penalty = tricks.gradient_penalty(D, real, fake.float(), d_labels(real_labels), self.rng)
                 d_loss = d_loss + c.loss.gp_weight * penalty
                 last["gradient_penalty"] = penalty.detach()
+            if c.tricks.r1_weight > 0 and (step * c.train.discriminator_steps + d_step) % c.tricks.r1_every == 0:
+                r1 = tricks.r1_penalty(D, real, d_labels(real_labels))
+                d_loss = d_loss + 0.5 * c.tricks.r1_weight * c.tricks.r1_every * r1
+                last["r1_penalty"] = r1.detach()
             if self.history is not None:
                 d_loss = d_loss + self._historical("d", last)
             self.optimise("discriminator", d_loss, grad_norms, last, "grad_norm_d")
