@@ -229,16 +229,18 @@ def test_a_stop_during_the_data_download_cancels_it_and_keeps_other_commands():
     assert watch.kept == [cmd.Set("lr_d", 1e-4), cmd.Pause()]
 
 
-def test_a_full_disk_stops_the_run_with_one_sentence_naming_it(tmp_path, monkeypatch):
-    import engine.run_folder as run_folder
-    trainer, events = quick("ring8", "checkpoint_every=5", run_dir=tmp_path / "run")
+@pytest.mark.parametrize("module, writer", [("engine.run_folder", "save_checkpoint"),
+                                            ("engine.loop", "save_png")])  # a snapshot, on the writer thread
+def test_a_full_disk_stops_the_run_with_one_sentence_naming_it(module, writer, tmp_path, monkeypatch):
+    import importlib
+    trainer, events = quick("ring8", "checkpoint_every=5", "sample_every=5", run_dir=tmp_path / "run")
     trainer.run(5)
 
-    def full(path, state):
+    def full(path, payload):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(run_folder, "save_checkpoint", full)
-    assert trainer.run(20) == "failed"
+    monkeypatch.setattr(importlib.import_module(module), writer, full)
+    assert trainer.run(20) == "failed"  # a refused snapshot is said by the checkpoint that waits for it
     failed = events.of(ev.Failed)[-1]
     assert failed.message.startswith(f"Writing to {tmp_path / 'run'} failed at step 10: No space left on device")
     assert "resume from" in failed.message and "step_0000005.pt" in failed.message
@@ -281,18 +283,3 @@ def test_an_atomic_write_syncs_the_file_and_its_folder(tmp_path, monkeypatch):
     atomic_write(tmp_path / "a.txt", lambda handle: handle.write(b"x"))
     assert synced == [False, True]  # the file's data, then the folder's entry
 
-
-def test_a_snapshot_the_disk_refuses_stops_the_run_though_it_is_written_off_the_training_thread(tmp_path, monkeypatch):
-    import engine.loop as loop
-    trainer, events = quick("ring8", "sample_every=5", "checkpoint_every=5", run_dir=tmp_path / "run")
-    trainer.run(5)
-
-    def full(path, picture):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(loop, "save_png", full)
-    assert trainer.run(40) == "failed"
-    failed = events.of(ev.Failed)[-1]
-    assert failed.message.startswith(f"Writing to {tmp_path / 'run'} failed at step ") and "No space" in failed.message
-    assert trainer.step <= 15  # said at the next snapshot, not at the end of the run
-    assert not list((tmp_path / "run" / "samples").glob("*.tmp"))
