@@ -475,7 +475,7 @@ LIVE_VALID = {  # ring8's live keys and values that are valid and keep training 
     "train.discriminator_steps": ("int", (1, 3)),
     "tricks.label_smoothing": ("float", (0.0, 0.5)),
     "tricks.instance_noise": ("float", (0.0, 0.5)),
-    "tricks.r1_weight": ("float", (0.0, 1.0)),
+    "tricks.r1_weight": ("float", (0.01, 1.0)),  # at 0, r1_every does nothing and a Set of it is refused
     "tricks.r1_every": ("int", (1, 16)),
 }
 OUT_OF_RANGE = {

@@ -123,6 +123,7 @@ class TensorBoardLog:
             self.folder = None
             self.warn(MISSING)
             return False
+        quiet_writer_threads()
         self.writer = SummaryWriter(str(self.folder), purge_step=self.purge_step, flush_secs=FLUSH_SECONDS)
         self.purge_step = None
         if not self.settings_written:
@@ -140,3 +141,19 @@ class TensorBoardLog:
             except Exception as exc:
                 if not quiet:
                     self.warn(f"TensorBoard's last events could not be written: {type(exc).__name__}: {exc}")
+
+
+def quiet_writer_threads() -> None:
+    """TensorBoard's writer thread keeps a failed write (a full disk) for its next call, where `_write` says it
+    as one warning, and re-raises it, so Python would print its traceback too: that one is left unprinted."""
+    previous = threading.excepthook
+    if getattr(previous, "quiets_tensorboard", False):
+        return
+
+    def hook(args):
+        if type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError):
+            return
+        previous(args)
+
+    hook.quiets_tensorboard = True
+    threading.excepthook = hook

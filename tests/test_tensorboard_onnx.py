@@ -264,3 +264,23 @@ def test_the_window_exports_the_onnx_model_of_its_run(qtbot, tmp_path):
     assert [i.name for i in onnx.load(str(out)).graph.input] == ["z"]
     assert window.statusBar().currentMessage() == f"Exported {out}"
     window.close()
+
+
+
+def test_a_full_disk_in_tensorboards_writer_thread_prints_no_traceback(monkeypatch):
+    """Its failure comes back as one warning at the next write; Python's own traceback would follow the message."""
+    import threading
+    from types import SimpleNamespace
+    from engine.tensorboard_log import quiet_writer_threads
+    printed = []
+    monkeypatch.setattr(threading, "excepthook", printed.append)  # stands for Python's hook, which prints
+    quiet_writer_threads()
+
+    class _AsyncWriterThread(threading.Thread):  # TensorBoard's class name
+        pass
+
+    full = SimpleNamespace(thread=_AsyncWriterThread(), exc_value=OSError(27, "File too large"))
+    bug = SimpleNamespace(thread=threading.Thread(), exc_value=ValueError("a real bug"))
+    threading.excepthook(full)
+    threading.excepthook(bug)
+    assert printed == [bug]  # any other thread's error is still printed
