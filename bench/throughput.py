@@ -14,7 +14,6 @@ Issue 18's goal, engine / bare ≥ 0.97 on the CPU for ring8, is printed beside 
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from engine.tricks import gradient_penalty, r1_penalty
 from engine.models import build_models
 from engine.device import pick_device
 from engine.loop import Trainer
+from engine import ema
 
 
 def bare_loop(config, dataset, steps: int, device) -> float:
@@ -51,7 +51,7 @@ def bare_loop(config, dataset, steps: int, device) -> float:
         opt_d = torch.optim.Adam(D.parameters(), lr=o.lr_d, betas=tuple(o.betas_d))
     loss = get_loss(config.loss.name)
     batch, nz, t = config.data.batch_size, config.model.noise_dim, config.tricks
-    ema = copy.deepcopy(G).requires_grad_(False) if t.ema_decay > 0 else None
+    copies = ema.make_copies({"generator": G}, ["generator"], t.ema_decay)
     d_steps = 0
     start = time.perf_counter()
     for step in range(steps):
@@ -77,10 +77,8 @@ def bare_loop(config, dataset, steps: int, device) -> float:
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        if ema is not None:
-            with torch.no_grad():
-                decay = min(t.ema_decay, (1.0 + step) / (10.0 + step))
-                torch._foreach_lerp_(list(ema.parameters()), list(G.parameters()), 1.0 - decay)
+        if copies:
+            ema.update(copies, {"generator": G}, t.ema_decay, step)
     g_loss.item()  # wait for the device
     return steps / (time.perf_counter() - start)
 

@@ -173,13 +173,17 @@ class Config:
         """Set the algorithm, first turning off what is set here that only other families have (ring8's R1
         penalty, switching to the VAE); returns those keys. Refuses as `set` does, and then changes nothing."""
         trial = self.copy()
-        foreign = [key for key in trial.keys() if (families := field_spec(key).metadata.get("families")) is not None
-                   and value not in families and trial.get(key) != _default(key)]
+        foreign = trial.foreign_settings(value)
         for key in foreign:
             trial.set(key, _default(key), check=False)
         trial.set("algorithm", value)
         self.__dict__.update(trial.__dict__)
         return foreign
+
+    def foreign_settings(self, algorithm: str) -> list[str]:
+        """The keys set away from their defaults here that `algorithm` does not have (another family's)."""
+        return [key for key in self.keys() if (families := field_spec(key).metadata.get("families")) is not None
+                and algorithm not in families and self.get(key) != _default(key)]
 
     def get(self, key: str) -> Any:
         if key == "algorithm":
@@ -222,11 +226,11 @@ class Config:
             raise ConfigError("data.dataset = 'folder' needs data.path set to a folder of images.")
         if self.train.mixed_precision and self.train.device in ("cpu", "mps"):
             raise ConfigError("train.mixed_precision = true is only available with train.device = 'cuda' or 'auto'.")
-        for key in self.keys():  # another family's settings must stay at their defaults here
-            families = field_spec(key).metadata.get("families")
-            if families is not None and self.algorithm not in families and self.get(key) != _default(key):
-                raise ConfigError(f"{key} is not allowed with algorithm = {self.algorithm!r}: it is a setting of "
-                                  f"{' and '.join(repr(f) for f in families)}; turn {key} off or leave it out.")
+        foreign = self.foreign_settings(self.algorithm)  # another family's settings must stay at their defaults
+        if foreign:
+            key, families = foreign[0], field_spec(foreign[0]).metadata["families"]
+            raise ConfigError(f"{key} is not allowed with algorithm = {self.algorithm!r}: it is a setting of "
+                              f"{' and '.join(repr(f) for f in families)}; turn {key} off or leave it out.")
         algorithms.get(self.algorithm).check_config(self)
 
 

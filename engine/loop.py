@@ -94,7 +94,7 @@ class Trainer(NanGuard, RunFolder):
                 self.emit(ev.Warning(probe.problem))
             self.quality = probe if probe.enabled else None
         self._metrics_pool: ThreadPoolExecutor | None = None
-        self._writes: ThreadPoolExecutor | None = None  # sample snapshots' files, off the training thread
+        self._writes: ThreadPoolExecutor | None = None  # snapshots' files and report rows, off the training thread
         self._pending_writes: list = []
 
         if resume is not None:
@@ -361,7 +361,7 @@ class Trainer(NanGuard, RunFolder):
                 save_png(path, event.picture)
                 if event.audio is not None:
                     save_audio_snapshot(path.with_suffix(".npz"), event.audio, event.rate, event.text)
-            self.tensorboard.samples(event, in_order=False)  # the report's scalars keep TensorBoard's order
+            self.tensorboard.samples(event)  # in order with the reports' scalars: one writer thread does both
 
         self._in_background(write)
         self.emit(event)
@@ -371,7 +371,7 @@ class Trainer(NanGuard, RunFolder):
 
     def _in_background(self, write) -> None:
         """Runs `write` on the writer thread, one at a time and in order; a failed write (a full disk) is
-        raised here, on the training thread, at the next snapshot, checkpoint or the end of the run."""
+        raised here, on the training thread, at the next write handed over, checkpoint or the end of the run."""
         still = []
         for future in self._pending_writes:
             if future.done():

@@ -75,22 +75,22 @@ class TensorBoardLog:
             self._write(step, group == "train",
                         lambda w: [w.add_scalar(f"{group}/{name}", v, step) for name, v in numbers_only.items()])
 
-    def picture(self, step: int, array, in_order: bool = True) -> None:
-        """array: H x W x 3 uint8. in_order: a step below the last written one means a roll back."""
+    def picture(self, step: int, array) -> None:
+        """array: H x W x 3 uint8."""
         if array is not None:
-            self._write(step, in_order, lambda w: w.add_image("samples", array, step, dataformats="HWC"))
+            self._write(step, True, lambda w: w.add_image("samples", array, step, dataformats="HWC"))
 
-    def text(self, step: int, lines, in_order: bool = True) -> None:
+    def text(self, step: int, lines) -> None:
         if lines:
             body = "\n".join("    " + line for line in lines)  # a code block keeps spaces and line breaks
-            self._write(step, in_order, lambda w: w.add_text("samples", body, step))
+            self._write(step, True, lambda w: w.add_text("samples", body, step))
 
-    def samples(self, event, in_order: bool = True) -> None:
+    def samples(self, event) -> None:
         """An events.Samples: its picture, and its lines when the samples are text."""
-        self.picture(event.step, event.picture, in_order)
+        self.picture(event.step, event.picture)
         if event.kind == "text":
             lines = event.text or tuple(event.joiner.join(map(str, row)) for row in event.tokens or ())
-            self.text(event.step, lines, in_order)
+            self.text(event.step, lines)
 
     def close(self) -> None:
         with self.lock:
