@@ -73,11 +73,12 @@ class VirtualBatchNorm2d(nn.Module):
         return out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
-def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None, linear_out=False) -> nn.Sequential:
+def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None, linear_out=False,
+             fc: int = 0) -> nn.Sequential:
     """From a vector to a batch shaped like the data: G's body, and the autoencoder D's decoder.
     MLP: hidden layers of `act`; DCGAN: a linear map to the smallest feature map, then transposed
     convolutions that double the side, each followed by `norm` (if any) and `act`. Images end in
-    a tanh unless linear_out."""
+    a tanh unless linear_out. fc > 0: a hidden fully-connected layer of that width first (dcgan)."""
     m = config.model
     if m.architecture == "mlp":
         layers, width = [], in_dim
@@ -92,7 +93,11 @@ def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None, lin
     side, ups = start_side(size), resolution_steps(size)
     width = m.base_channels * 2 ** (ups - 1)
     bias = norm is None  # a norm layer brings its own shift
-    layers = [nn.Linear(in_dim, width * side * side, bias=bias), nn.Unflatten(1, (width, side, side))]
+    layers = []
+    if fc:  # InfoGAN's G: a fully-connected layer before the projection to feature maps
+        layers += [nn.Linear(in_dim, fc, bias=bias), *([nn.BatchNorm1d(fc)] if norm is not None else []), act()]
+        in_dim = fc
+    layers += [nn.Linear(in_dim, width * side * side, bias=bias), nn.Unflatten(1, (width, side, side))]
     for i in range(ups):
         if norm is not None:
             layers.append(norm(width))
@@ -122,10 +127,10 @@ class Generator(nn.Module):
         if m.architecture == "mlp":
             self.body = _up_body(config, in_dim, self.data_shape, lambda: _act(m.activation))
         elif _decoder_generator(config):  # BEGAN: G is its D's decoder in shape, with PyTorch's init
-            self.body = _up_body(config, in_dim, self.data_shape, nn.ELU, linear_out=True)
+            self.body = _up_body(config, in_dim, self.data_shape, nn.ELU, linear_out=True, fc=m.g_fc)
         else:
             norm = VirtualBatchNorm2d if config.tricks.virtual_batchnorm else nn.BatchNorm2d
-            self.body = _up_body(config, in_dim, self.data_shape, nn.ReLU, norm)
+            self.body = _up_body(config, in_dim, self.data_shape, nn.ReLU, norm, fc=m.g_fc)
             self.apply(_dcgan_init)
         self.virtual_batchnorm = config.tricks.virtual_batchnorm and m.architecture == "dcgan"
         if self.virtual_batchnorm:  # a fixed reference batch of noise, kept with the weights

@@ -90,6 +90,8 @@ class ModelConfig:
                            when=_dcgan)
     d_fc: int = _f(0, "units of a fully-connected layer after D's convolutions (dcgan; InfoGAN's D has 1024); 0: none",
                    min=0, max=8192, when=_dcgan)
+    g_fc: int = _f(0, "units of a fully-connected layer before G's projection to feature maps (dcgan; InfoGAN's G has "
+                   "1024); 0: none", min=0, max=8192, when=_dcgan)
     conditional: bool = _f(False, "feed the class label to G (embedding) and D (projection)", families=GAN, when=_heads_allowed)
     auxiliary_classifier: bool = _f(False, "AC-GAN: G gets the label, D predicts it with an extra head", families=GAN, when=_heads_allowed)
     info_categorical: list = _f([], "InfoGAN: number of values of each categorical code", families=GAN, when=_heads_allowed)

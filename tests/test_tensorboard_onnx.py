@@ -125,7 +125,7 @@ def test_a_failing_writer_is_one_warning_and_training_goes_on(tmp_path, monkeypa
     def broken(*args, **kwargs):
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(SummaryWriter, "add_image", broken)
+    monkeypatch.setattr(SummaryWriter, "_get_file_writer", broken)  # every picture and scalar goes through it
     trainer, events = quick("ring8", *RING, run_dir=tmp_path / "run")
     assert trainer.run(40) == "done"
     warnings = [w.text for w in events.of(ev.Warning)]

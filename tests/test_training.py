@@ -8,6 +8,7 @@ from PIL import Image
 
 from engine import commands as cmd
 from engine import events as ev
+from engine.config import ConfigError
 from engine.presets import preset_paths
 from engine.data.synthetic import RING_STD, ring_centres
 from engine.metrics import mixture_quality, painter_quality
@@ -209,6 +210,17 @@ def test_a_fully_connected_layer_after_the_convolutions_feeds_every_head(fake_fa
     assert D.trunk(torch.zeros(2, 1, 28, 28)).shape == (2, 96)
     assert D.head.in_features == 96 and D.q_head[0].in_features == 96
     assert trainer.run(3) == "done"
+
+
+def test_a_fully_connected_layer_before_the_feature_maps_feeds_g(fake_fashion):
+    """InfoGAN's G as in the paper: FC 1024, FC 7·7·128, two transposed convolutions (here narrower)."""
+    trainer, _ = quick("infogan_fashion", "model.g_fc=48", "model.d_fc=32", "base_channels=8", "batch_size=8",
+                       "metrics_every=0", fake_dir=fake_fashion)
+    linear = [module for module in trainer.nets["generator"].body if isinstance(module, torch.nn.Linear)]
+    assert [(layer.in_features, layer.out_features) for layer in linear] == [(62 + 12, 48), (48, 16 * 7 * 7)]
+    assert trainer.run(3) == "done"
+    with pytest.raises(ConfigError, match=r"model\.g_fc"):
+        quick("improved_fashion", "model.g_fc=64", fake_dir=fake_fashion)
 
 
 def test_a_2d_preview_puts_each_point_where_it_lies():

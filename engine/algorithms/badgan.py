@@ -188,7 +188,7 @@ class BadGanAlgorithm(GanAlgorithm):
         G, D = self.nets["generator"], self.nets["discriminator"]
         grad_norms = report and c.tricks.grad_norms
         batch = c.data.batch_size
-        autocast = torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
+        autocast = self.autocast()
         last = {}
         x_u, _ = self.dataset.sample(batch, self.rng)
         x_l, y_l = self.dataset.sample_labelled(batch, self.rng)

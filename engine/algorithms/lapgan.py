@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.algorithms.base import grad_norm
+from engine.algorithms.base import grad_norm, make_optimizer
 from engine.algorithms.staged import StagedAlgorithm
 from engine.events import Declaration
 from engine.models import _dcgan_init
@@ -173,14 +173,6 @@ class PairDiscriminator(ConvDiscriminator):
 
     def forward(self, h: torch.Tensor, low: torch.Tensor | None = None) -> torch.Tensor:
         return super().forward(torch.cat([h, low], 1))
-
-
-def make_optimizer(kind: str, params, lr: float, betas: tuple) -> torch.optim.Optimizer:
-    if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas)
-    if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr, momentum=betas[0])
 
 
 def optimise(opts: list, loss: torch.Tensor, norms: dict | None = None, last: dict | None = None) -> None:
