@@ -312,7 +312,7 @@ def test_classifier_accuracy_scores_a_knowing_and_a_constant_head(fake_fashion):
 @pytest.mark.skipif(not REAL_FASHION.is_dir(), reason="needs Fashion-MNIST: apt-get install dataset-fashion-mnist")
 def test_semi_supervised_gan_beats_the_labels_only_classifier_on_100_labels():
     trainer, events = quick("sgan_fashion", "metrics_every=150", "metrics_samples=2000")
-    trainer.run(600)
+    trainer.run(900)
     quality = [m.values for m in events.of(ev.Metrics) if m.group == "quality"]
     sgan = np.mean([q["test_accuracy"] for q in quality[-3:]])
     alone = np.mean([q["baseline_accuracy"] for q in quality[-3:]])
@@ -320,11 +320,13 @@ def test_semi_supervised_gan_beats_the_labels_only_classifier_on_100_labels():
 
 
 def test_began_generator_is_shaped_like_its_decoder(fake_fashion):
-    """Berthelot et al.: G has D's decoder's architecture, no batch norm and no tanh on either."""
+    """Berthelot et al.: G has D's decoder's architecture, no batch norm and no tanh on either; the preset puts a
+    fully-connected layer (model.g_fc) before it."""
     trainer, _ = small("began_fashion", fake_fashion)
     G, D = trainer.algorithm.nets["generator"], trainer.algorithm.nets["discriminator"]
     kinds = lambda net: [type(m).__name__ for m in net]
-    assert kinds(G.body) == kinds(D.decoder)
+    assert kinds(G.body) == ["Linear", "ELU"] + kinds(D.decoder)
+    assert G.body[0].out_features == 1024
     assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.Tanh)) for m in G.modules())
     assert isinstance(D.decoder[-1], torch.nn.ConvTranspose2d)
     ebgan, _ = small("ebgan_fashion", fake_fashion)  # EBGAN keeps its DCGAN generator

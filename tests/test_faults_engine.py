@@ -230,7 +230,7 @@ def test_a_stop_during_the_data_download_cancels_it_and_keeps_other_commands():
 
 
 @pytest.mark.parametrize("module, writer", [("engine.run_folder", "save_checkpoint"),
-                                            ("engine.loop", "save_png")])  # a snapshot, on the writer thread
+                                            ("engine.loop", "atomic_write")])  # a snapshot, on the writer thread
 def test_a_full_disk_stops_the_run_with_one_sentence_naming_it(module, writer, tmp_path, monkeypatch):
     import importlib
     trainer, events = quick("ring8", "checkpoint_every=5", "sample_every=5", run_dir=tmp_path / "run")

@@ -196,7 +196,7 @@ def test_r1_is_the_squared_gradient_on_real_data_taken_every_rth_discriminator_s
 
 @pytest.mark.slow
 def test_ring8_as_shipped_covers_every_mode_with_samples_near_them():
-    """Issue 18's goal for the preset (its own 7,000 steps): 8 of 8 modes, ≥ 95 % high quality over 3 seeds
+    """Issue 18's goal for the preset (its own 8,000 steps): 8 of 8 modes, ≥ 95 % high quality over 3 seeds
     (measured 94.6, 95.1, 95.8 %); R1 and the EMA preview are what get it there (without: 8, 7, 8 and 68 %)."""
     trainer, _ = quick("ring8", "metrics_every=0")
     assert trainer.run() == "done"
