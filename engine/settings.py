@@ -61,6 +61,10 @@ def _heads_allowed(c) -> bool:
     return c.loss.name not in ENERGY_LOSSES
 
 
+def _auxiliary(c) -> bool:
+    return c.model.auxiliary_classifier and _heads_allowed(c)
+
+
 def _loss_is(*names):
     return lambda c: c.loss.name in names
 
@@ -94,6 +98,9 @@ class ModelConfig:
                    "1024); 0: none", min=0, max=8192, when=_dcgan)
     conditional: bool = _f(False, "feed the class label to G (embedding) and D (projection)", families=GAN, when=_heads_allowed)
     auxiliary_classifier: bool = _f(False, "AC-GAN: G gets the label, D predicts it with an extra head", families=GAN, when=_heads_allowed)
+    ac_fake_class_loss: bool = _f(False, "AC-GAN: D's class loss covers G's samples too, with the labels they were "
+                                  "drawn for (the paper's L_C); off, real images only, which keeps G's classes on "
+                                  "the real ones", families=GAN, when=_auxiliary)
     info_categorical: list = _f([], "InfoGAN: number of values of each categorical code", families=GAN, when=_heads_allowed)
     info_continuous: int = _f(0, "InfoGAN: number of continuous codes, each U[-1, 1]", min=0, max=32, families=GAN,
                               when=_heads_allowed)

@@ -102,8 +102,8 @@ def test_spiral_is_drawn_along_its_whole_length():
 
 @pytest.mark.slow
 @needs_real
-@pytest.mark.parametrize("name, steps", [("cgan_fashion", 800), ("acgan_fashion", 1500)])
-def test_conditional_presets_draw_the_requested_class(name, steps):
+@pytest.mark.parametrize("name, steps, least", [("cgan_fashion", 800, 0.3), ("acgan_fashion", 1500, 0.9)])
+def test_conditional_presets_draw_the_requested_class(name, steps, least):
     """The evaluator names the class of what G draws for each requested label."""
     trainer, _ = quick(name)
     assert trainer.run(steps) == "done"
@@ -113,4 +113,4 @@ def test_conditional_presets_draw_the_requested_class(name, steps):
     images = trainer.generate(inputs).float().cpu()
     guessed = embed(load_evaluator(), images)[1].argmax(1)
     accuracy = float((guessed == labels).float().mean())
-    assert accuracy > 0.3, accuracy  # chance is 0.1; measured 0.23–0.43 (AC-GAN) at 800 steps
+    assert accuracy > least, accuracy  # chance is 0.1; AC-GAN 0.99 at 1,500 steps (0.30 with the class loss on fakes)

@@ -223,6 +223,18 @@ def test_a_fully_connected_layer_before_the_feature_maps_feeds_g(fake_fashion):
         quick("improved_fashion", "model.g_fc=64", fake_dir=fake_fashion)
 
 
+def test_acgan_learns_classes_from_real_images_unless_told_to_use_fakes_too(fake_fashion):
+    losses = {}
+    for fakes in (False, True):
+        trainer, events = quick("acgan_fashion", f"model.ac_fake_class_loss={str(fakes).lower()}", "batch_size=8",
+                                "report_every=1", "metrics_every=0", "seed=0", fake_dir=fake_fashion)
+        assert trainer.run(2) == "done"
+        losses[fakes] = [m.values["class_loss_d"] for m in events.of(ev.Metrics) if "class_loss_d" in m.values]
+    assert losses[True][0] > losses[False][0] + 1.0  # a second cross-entropy of about log 10 at the start
+    with pytest.raises(ConfigError, match=r"model\.ac_fake_class_loss"):
+        quick("dcgan_fashion", "model.ac_fake_class_loss=true", fake_dir=fake_fashion)
+
+
 def test_a_2d_preview_puts_each_point_where_it_lies():
     from engine.images import FAKE_COLOUR, REAL_COLOUR, render_points
     picture = render_points(np.array([[0.0, 0.0], [np.nan, 1.0], [50.0, 0.0]]), np.array([[-2.0, 2.0]]),

@@ -112,6 +112,9 @@ class GanAlgorithm(Algorithm):
                 raise ConfigError(
                     f"model.info_categorical[{i}] = {n!r} is not allowed: each code needs an integer "
                     f"number of values from 2 to 100.")
+        if m.ac_fake_class_loss and not m.auxiliary_classifier:
+            raise ConfigError("model.ac_fake_class_loss needs model.auxiliary_classifier = true: without AC-GAN's "
+                              "class head there is no class loss to extend.")
         heads = [("model.conditional", m.conditional), ("model.auxiliary_classifier", m.auxiliary_classifier),
                  ("model.info_categorical", bool(m.info_categorical)), ("model.info_continuous", m.info_continuous),
                  ("model.semi_supervised", m.semi_supervised)]
@@ -264,8 +267,9 @@ class GanAlgorithm(Algorithm):
                 if getattr(D, "minibatch", None) is not None:  # its last batch was the fakes
                     last["minibatch_closeness"] = D.minibatch.last_closeness
                 if c.model.auxiliary_classifier:
-                    class_loss = (F.cross_entropy(out_real.class_logits.float(), real_labels)
-                                  + F.cross_entropy(out_fake.class_logits.float(), latent.labels))
+                    class_loss = F.cross_entropy(out_real.class_logits.float(), real_labels)
+                    if c.model.ac_fake_class_loss:
+                        class_loss = class_loss + F.cross_entropy(out_fake.class_logits.float(), latent.labels)
                     d_loss = d_loss + class_loss
                     last["class_loss_d"] = class_loss.detach()
                 if self.semi_supervised:
