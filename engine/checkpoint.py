@@ -132,7 +132,7 @@ def load_checkpoint(path: Path | str) -> dict:
         raise CheckpointError(f"{path.name} is not a GAN Studio checkpoint; choose a file written by GAN Studio.")
     if state.get("version") == 1:
         try:
-            return upgrade_v1(state)
+            return _learned_variance_before(upgrade_v1(state))
         except (KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"{path.name} is a damaged version-1 checkpoint (it lacks {exc}); "
                                   f"choose another file.") from None
@@ -145,6 +145,15 @@ def load_checkpoint(path: Path | str) -> dict:
                               f"choose another file or an earlier checkpoint.")
     if not isinstance(state["step"], int) or state["step"] < 0:
         raise CheckpointError(f"{path.name} is damaged: its step is {state['step']!r}; choose another file.")
+    return _learned_variance_before(state)
+
+
+def _learned_variance_before(state: dict) -> dict:
+    """InfoGAN's Q learned its continuous codes' variance before model.info_learned_variance existed: a run
+    written then resumes, samples and exports as it trained."""
+    model = state["config"].get("model")
+    if isinstance(model, dict) and model.get("info_continuous") and "info_learned_variance" not in model:
+        model["info_learned_variance"] = True
     return state
 
 

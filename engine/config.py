@@ -224,6 +224,9 @@ class Config:
                 f"use architecture 'mlp' or an image data set.")
         if d.dataset == "folder" and not d.path:
             raise ConfigError("data.dataset = 'folder' needs data.path set to a folder of images.")
+        if self.model.upsample != "transposed" and self.model.architecture != "dcgan":
+            raise ConfigError(f"model.upsample = {self.model.upsample!r} needs model.architecture = 'dcgan': the mlp "
+                              f"networks have no feature maps to upsample.")
         if self.train.mixed_precision and self.train.device in ("cpu", "mps"):
             raise ConfigError("train.mixed_precision = true is only available with train.device = 'cuda' or 'auto'.")
         foreign = self.foreign_settings(self.algorithm)  # another family's settings must stay at their defaults

@@ -73,6 +73,14 @@ class VirtualBatchNorm2d(nn.Module):
         return out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
+def _upsample(kind: str, width: int, out: int, bias: bool) -> list[nn.Module]:
+    """Double the side: a 4×4 transposed convolution of stride 2 (DCGAN), or nearest-neighbour
+    upsampling then a 3×3 convolution (BEGAN's; no checkerboard)."""
+    if kind == "nearest":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, out, 3, 1, 1, bias=bias)]
+    return [nn.ConvTranspose2d(width, out, 4, 2, 1, bias=bias)]
+
+
 def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None, linear_out=False,
              fc: int = 0) -> nn.Sequential:
     """From a vector to a batch shaped like the data: G's body, and the autoencoder D's decoder.
@@ -103,9 +111,9 @@ def _up_body(config: Config, in_dim: int, data_shape: tuple, act, norm=None, lin
             layers.append(norm(width))
         layers.append(act())
         if i < ups - 1:
-            layers.append(nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=bias))
+            layers += _upsample(m.upsample, width, width // 2, bias)
             width //= 2
-    layers.append(nn.ConvTranspose2d(width, channels, 4, 2, 1))
+    layers += _upsample(m.upsample, width, channels, True)
     if not linear_out:
         layers.append(nn.Tanh())
     return nn.Sequential(*layers)
@@ -242,7 +250,7 @@ class Discriminator(nn.Module):
         self.projection = nn.Embedding(num_classes, head_in) if projection and num_classes else None
         wants_classes = (m.auxiliary_classifier or self.semi_supervised) and num_classes
         self.class_head = nn.Linear(head_in, num_classes) if wants_classes else None
-        q_out = code_dim(config) + m.info_continuous
+        q_out = code_dim(config) + (m.info_continuous if m.info_learned_variance else 0)  # means (and log σ²)
         self.q_head = nn.Sequential(nn.Linear(head_in, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_out)) \
             if q_out else None
         if m.architecture == "dcgan":

@@ -96,6 +96,9 @@ class ModelConfig:
                    min=0, max=8192, when=_dcgan)
     g_fc: int = _f(0, "units of a fully-connected layer before G's projection to feature maps (dcgan; InfoGAN's G has "
                    "1024); 0: none", min=0, max=8192, when=_dcgan)
+    upsample: str = _f("transposed", "how G and the autoencoder D's decoder double the side (dcgan): a 4×4 "
+                       "transposed convolution, or nearest-neighbour upsampling then a 3×3 convolution (BEGAN's)",
+                       choices=("transposed", "nearest"), families=GAN_VAE, when=_dcgan)
     conditional: bool = _f(False, "feed the class label to G (embedding) and D (projection)", families=GAN, when=_heads_allowed)
     auxiliary_classifier: bool = _f(False, "AC-GAN: G gets the label, D predicts it with an extra head", families=GAN, when=_heads_allowed)
     ac_fake_class_loss: bool = _f(False, "AC-GAN: D's class loss covers G's samples too, with the labels they were "
@@ -109,6 +112,10 @@ class ModelConfig:
     info_continuous_weight: float = _f(1.0, "InfoGAN: weight of the continuous codes' part of the information "
                                             "term, relative to the categorical part's (the paper: below 1)",
                                        min=0.0, max=100.0, families=GAN, when=lambda c: bool(c.model.info_continuous))
+    info_learned_variance: bool = _f(False, "InfoGAN: Q predicts a variance for each continuous code as well as its "
+                                     "mean; off, σ = 1, as the authors' code has it (a shrinking σ scales the "
+                                     "continuous codes' gradient up to e⁶ times)", families=GAN,
+                                     when=lambda c: bool(c.model.info_continuous))
     spectral_norm: bool = _f(False, "spectral normalisation of every layer of D (Miyato et al. 2018)", families=GAN)
     semi_supervised: bool = _f(False, "K+1-class D: K real classes plus fake, trained with data.labelled labels",
                                families=GAN, when=_heads_allowed)

@@ -68,10 +68,11 @@ def feature_matching(target_features: Tensor, fake_features: Tensor) -> Tensor:
 
 
 def info_parts(q: Tensor, categorical: list, cat_index: Tensor | None,
-               continuous: Tensor | None) -> tuple[Tensor, Tensor]:
+               continuous: Tensor | None, learned_variance: bool = False) -> tuple[Tensor, Tensor]:
     """InfoGAN's −L_I in its two parts: the summed cross-entropy of the categorical codes (0 when Q recovers
-    them; log K for a K-way code it cannot read), and the Gaussian NLL of the continuous codes with Q's learned
-    variance (which goes negative as that variance shrinks, so it says nothing about the categories)."""
+    them; log K for a K-way code it cannot read), and the Gaussian NLL of the continuous codes without its
+    constant. With σ = 1, as the authors' code has it, that is ½ Σ (c − μ)², 0 when Q recovers them. With a
+    learned variance it goes negative as σ shrinks, and 1/σ² (up to e⁶ here) scales the codes' gradient."""
     categorical_part = q.new_zeros(())
     offset = 0
     for j, c in enumerate(categorical):
@@ -80,17 +81,20 @@ def info_parts(q: Tensor, categorical: list, cat_index: Tensor | None,
     continuous_part = q.new_zeros(())
     if continuous is not None:
         n = continuous.shape[1]
-        mean = q[:, offset:offset + n]
-        logvar = q[:, offset + n:offset + 2 * n].clamp(-6.0, 6.0)
-        continuous_part = 0.5 * (((continuous - mean) ** 2) * torch.exp(-logvar) + logvar).sum(1).mean()
+        squared = (continuous - q[:, offset:offset + n]) ** 2
+        if learned_variance:
+            logvar = q[:, offset + n:offset + 2 * n].clamp(-6.0, 6.0)
+            continuous_part = 0.5 * (squared * torch.exp(-logvar) + logvar).sum(1).mean()
+        else:
+            continuous_part = 0.5 * squared.sum(1).mean()
     return categorical_part, continuous_part
 
 
 def info_loss(q: Tensor, categorical: list, cat_index: Tensor | None, continuous: Tensor | None,
-              continuous_weight: float = 1.0) -> Tensor:
+              continuous_weight: float = 1.0, learned_variance: bool = False) -> Tensor:
     """InfoGAN's −L_I: the categorical codes' cross-entropy plus continuous_weight × the continuous codes' NLL
     (the paper weighs the continuous part lower)."""
-    categorical_part, continuous_part = info_parts(q, categorical, cat_index, continuous)
+    categorical_part, continuous_part = info_parts(q, categorical, cat_index, continuous, learned_variance)
     return categorical_part + continuous_weight * continuous_part
 
 

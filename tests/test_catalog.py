@@ -328,9 +328,27 @@ def test_began_generator_is_shaped_like_its_decoder(fake_fashion):
     assert kinds(G.body) == ["Linear", "ELU"] + kinds(D.decoder)
     assert G.body[0].out_features == 1024
     assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.Tanh)) for m in G.modules())
-    assert isinstance(D.decoder[-1], torch.nn.ConvTranspose2d)
+    # the paper's upsampling: nearest neighbour then a 3×3 convolution, in G and the decoder alike
+    assert isinstance(D.decoder[-2], torch.nn.Upsample) and D.decoder[-1].kernel_size == (3, 3)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
     ebgan, _ = small("ebgan_fashion", fake_fashion)  # EBGAN keeps its DCGAN generator
     assert isinstance(ebgan.algorithm.nets["generator"].body[-1], torch.nn.Tanh)
+    assert isinstance(ebgan.algorithm.nets["generator"].body[-2], torch.nn.ConvTranspose2d)
+
+
+def test_nearest_upsampling_builds_a_dcgan_generator_that_trains(fake_fashion):
+    """model.upsample = nearest swaps every transposed convolution of G for upsampling and a 3×3 convolution;
+    an MLP has no feature maps to upsample, and the setting is refused there with its key named."""
+    trainer, events = small("dcgan_fashion", fake_fashion, "upsample=nearest", "report_every=1")
+    G = trainer.algorithm.nets["generator"]
+    assert sum(isinstance(m, torch.nn.Upsample) for m in G.modules()) == 2
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
+    trainer.run(3)
+    assert all(np.isfinite(train_values(events, "g_loss")))
+    with torch.no_grad():
+        assert trainer.generate(trainer.algorithm.random_inputs(4, torch.Generator())).shape == (4, 1, 28, 28)
+    with pytest.raises(ConfigError, match=r"model\.upsample"):
+        load_preset("ring8", ["upsample=nearest"])
 
 
 @pytest.mark.slow

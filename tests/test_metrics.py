@@ -15,6 +15,8 @@ from engine.metrics import mixture_quality, painter_quality
 from engine.metrics import evaluator as evaluator_module
 from engine.metrics.images import class_histogram, frechet_distance, image_quality, precision_recall
 from engine.metrics.matching import best_assignment, matched_accuracy
+from engine.config import ConfigError
+from engine.presets import load_preset
 from helpers import BarReader, best_matched_accuracy, quick
 
 HAVE_FASHION = (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
@@ -132,17 +134,42 @@ def test_infogan_code_accuracy_is_measured_live(fake_fashion):
 def test_infogan_reports_its_two_information_parts_and_weighs_the_continuous_one(fake_fashion):
     from engine import tricks
     trainer, events = quick("infogan_fashion", "metrics_every=0", "batch_size=16", "report_every=1",
-                            fake_dir=fake_fashion)
+                            "model.info_continuous=2", "model.info_continuous_weight=0.1", fake_dir=fake_fashion)
     trainer.run(1)
     values = events.of(ev.Metrics)[-1].values
-    # D's −L_I, as trained: the categorical CE (between 0 and log 10 for one 10-way code) + 0.1 × the NLL
+    # D's −L_I, as trained: the categorical CE (between 0 and log 10 for one 10-way code) + 0.1 × ½ Σ (c − μ)²
     assert 0.0 <= values["info_categorical"] <= 2 * np.log(10) + 1
-    assert trainer.config.model.info_continuous_weight == 0.1
+    assert values["info_continuous"] >= 0.0  # σ = 1: no log σ² to drive it below 0
     assert values["info_loss"] == pytest.approx(values["info_categorical"] + 0.1 * values["info_continuous"], rel=1e-5)
     q = torch.randn(4, 14)
     cat, cont = torch.tensor([[3], [1], [0], [9]]), torch.rand(4, 2) * 2 - 1
     parts = tricks.info_parts(q, [10], cat, cont)
+    assert float(parts[1]) == pytest.approx(float(0.5 * ((cont - q[:, 10:12]) ** 2).sum(1).mean()))
     assert tricks.info_loss(q, [10], cat, cont, 0.25) == pytest.approx(float(parts[0] + 0.25 * parts[1]))
+    learned = tricks.info_parts(q, [10], cat, cont, learned_variance=True)[1]
+    logvar = q[:, 12:14]
+    assert float(learned) == pytest.approx(float(0.5 * (((cont - q[:, 10:12]) ** 2) * torch.exp(-logvar)
+                                                        + logvar).sum(1).mean()))
+
+
+def test_infogan_q_learns_continuous_variances_only_when_asked_and_old_runs_keep_theirs(fake_fashion, tmp_path):
+    """σ = 1 (the authors' code): Q outputs a mean per continuous code. A checkpoint written before the setting
+    existed learned log σ² as well, and loads that way."""
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+    sets = ("metrics_every=0", "batch_size=8", "model.info_continuous=2")
+    fixed, _ = quick("infogan_fashion", *sets, fake_dir=fake_fashion)
+    learned, _ = quick("infogan_fashion", *sets, "model.info_learned_variance=true", "checkpoint_every=2",
+                       fake_dir=fake_fashion, run_dir=tmp_path / "run")
+    q_size = lambda t: t.algorithm.nets["discriminator"].q_head[-1].out_features
+    assert (q_size(fixed), q_size(learned)) == (12, 14)
+    learned.run(2)
+    state = load_checkpoint(sorted((tmp_path / "run" / "checkpoints").glob("*.pt"))[-1])
+    del state["config"]["model"]["info_learned_variance"]
+    old = save_checkpoint(tmp_path / "old.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
+    again = load_checkpoint(old)
+    assert again["config"]["model"]["info_learned_variance"] is True
+    with pytest.raises(ConfigError, match=r"model\.info_learned_variance"):
+        load_preset("infogan_fashion", ["model.info_continuous=0", "model.info_learned_variance=true"])
 
 
 def test_code_accuracy_matches_codes_to_classes(fake_fashion):

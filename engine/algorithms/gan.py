@@ -112,6 +112,9 @@ class GanAlgorithm(Algorithm):
                 raise ConfigError(
                     f"model.info_categorical[{i}] = {n!r} is not allowed: each code needs an integer "
                     f"number of values from 2 to 100.")
+        if m.info_learned_variance and not m.info_continuous:
+            raise ConfigError("model.info_learned_variance needs model.info_continuous > 0: there is no continuous "
+                              "code to learn a variance for.")
         if m.ac_fake_class_loss and not m.auxiliary_classifier:
             raise ConfigError("model.ac_fake_class_loss needs model.auxiliary_classifier = true: without AC-GAN's "
                               "class head there is no class loss to extend.")
@@ -235,7 +238,8 @@ class GanAlgorithm(Algorithm):
     def _info(self, q: torch.Tensor, latent: Latent, last: dict | None = None) -> torch.Tensor:
         """−L_I as the config weighs its parts; with `last`, each part is reported apart too."""
         m = self.config.model
-        categorical, continuous = tricks.info_parts(q.float(), m.info_categorical, latent.cat_index, latent.continuous)
+        categorical, continuous = tricks.info_parts(q.float(), m.info_categorical, latent.cat_index, latent.continuous,
+                                               m.info_learned_variance)
         if last is not None:
             if m.info_categorical:
                 last["info_categorical"] = categorical.detach()
