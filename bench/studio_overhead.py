@@ -133,9 +133,9 @@ def main() -> None:
             bares.append(headless(args.preset, steps, tmp / f"h{i}"))
             showns.append(windowed(args.preset, steps, tmp / f"w{i}")[0])
         probed, lateness = windowed(args.preset, steps, tmp / "probe", probe_latency=True)
+    from bench.throughput import median_spread
     ratios = np.array(showns) / np.array(bares)
-    ratio = float(np.median(ratios))
-    spread = float(np.subtract(*np.percentile(ratios, [75, 25]))) / 2
+    ratio, spread = median_spread(ratios)
     p99 = float(np.percentile(lateness, 99))
     met = lambda ok: "met" if ok else "NOT met"
     print(f"preset {args.preset}, {steps} steps, {repeat} alternating pairs after a warm-up, torch threads "
