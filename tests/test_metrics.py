@@ -172,22 +172,33 @@ def test_infogan_q_learns_continuous_variances_only_when_asked_and_old_runs_keep
         load_preset("infogan_fashion", ["model.info_continuous=0", "model.info_learned_variance=true"])
 
 
-def test_code_accuracy_matches_codes_to_classes(fake_fashion):
+def test_code_accuracy_matches_codes_to_classes_on_the_held_out_split(fake_fashion, tmp_path):
+    import shutil
     from engine.data import make_dataset
     from engine.metrics.live import CodeAccuracy
     from engine.presets import load_preset
-    data = make_dataset(load_preset("infogan_fashion", [f"data.path={str(fake_fashion)!r}"]))
+    config = load_preset("infogan_fashion", [f"data.path={str(fake_fashion)!r}"])
+    data = make_dataset(config)
     renamed = [(3 * c + 7) % 10 for c in range(10)]  # the codes know the classes, under other names
-    knows = CodeAccuracy(BarReader(relabel=renamed), data, 10, 300, 0)
+    knows = CodeAccuracy(BarReader(relabel=renamed), config, data, 10, 300)
+    assert len(knows.labels) == 256  # the whole test split, not n training images
     assert knows.compute(knows.snapshot())["code_accuracy"] == 1.0
-    constant = CodeAccuracy(BarReader(constant=4), data, 10, 300, 0)
-    share = np.bincount(constant.labels.numpy(), minlength=10).max() / 300  # the best a single code can match
+    constant = CodeAccuracy(BarReader(constant=4), config, data, 10, 300)
+    share = np.bincount(constant.labels.numpy(), minlength=10).max() / 256  # the best a single code can match
     assert constant.compute(constant.snapshot())["code_accuracy"] == pytest.approx(share) and share < 0.2
     # the matching is the best one: a code that knows all but one class scores 9 classes' worth
-    partly = CodeAccuracy(BarReader(relabel=[0, 1, 2, 3, 4, 5, 6, 7, 8, 8]), data, 10, 300, 0)
+    partly = CodeAccuracy(BarReader(relabel=[0, 1, 2, 3, 4, 5, 6, 7, 8, 8]), config, data, 10, 300)
     labels = partly.labels.numpy()
     assert partly.compute(partly.snapshot())["code_accuracy"] == pytest.approx(
         best_matched_accuracy(np.minimum(labels, 8), labels, 10))
+    # a folder without the test split: n training images instead
+    train_only = tmp_path / "train-only"
+    shutil.copytree(fake_fashion, train_only)
+    for f in train_only.glob("t10k-*"):
+        f.unlink()
+    config = load_preset("infogan_fashion", [f"data.path={str(train_only)!r}", "data.download=false"])
+    fallback = CodeAccuracy(BarReader(relabel=renamed), config, make_dataset(config), 10, 300)
+    assert len(fallback.labels) == 300 and fallback.compute(fallback.snapshot())["code_accuracy"] == 1.0
 
 
 def printed_metrics(text):

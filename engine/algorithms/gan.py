@@ -217,8 +217,8 @@ class GanAlgorithm(Algorithm):
         c = self.config
         probes = []
         if c.model.info_categorical and self.num_classes > 0 and self.dataset.kind == "images":
-            probes.append(CodeAccuracy(self.nets["discriminator"], self.dataset, c.model.info_categorical[0],
-                                       c.train.metrics_samples, c.train.seed))
+            probes.append(CodeAccuracy(self.nets["discriminator"], c, self.dataset, c.model.info_categorical[0],
+                                       c.train.metrics_samples))
         if self.semi_supervised:
             probes.append(ClassifierAccuracy({"test_accuracy": self.nets["discriminator"],
                                               "baseline_accuracy": self.nets["baseline"]}, c, c.train.metrics_samples))

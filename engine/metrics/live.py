@@ -80,30 +80,34 @@ class QualityProbe:
 
 
 class CodeAccuracy:
-    """InfoGAN: how well D's Q head's first categorical code, read on real images, matches their classes
-    (under the best one-to-one matching of codes to classes)."""
+    """InfoGAN: how well D's Q head's first categorical code matches the classes of held-out images, under the
+    best one-to-one matching of codes to classes. It reads the whole test split (10,000 images for
+    Fashion-MNIST, as clustering accuracy is reported; a fixed 1,000 of them put one model 2 points below its
+    score on 5,000), or n training images where the data set has no test split on disk. The snapshot is a copy
+    of D; the reading runs on the metrics thread."""
 
-    def __init__(self, discriminator, dataset, categories: int, n: int, seed: int):
+    def __init__(self, discriminator, config, dataset, categories: int, n: int):
+        from engine.data import make_test_set
+        from engine.data.images import DataError
         self.discriminator = discriminator
         self.categories = categories
-        device = next(discriminator.parameters()).device
-        self.real, self.labels = dataset.sample(n, torch.Generator(device=device).manual_seed(seed + 4))
+        try:
+            test = make_test_set(config)
+            self.real, self.labels = test.scaled(torch.arange(len(test))), test.labels
+        except (DataError, OSError):
+            self.real, self.labels = dataset.sample(n, torch.Generator(device=dataset.device).manual_seed(
+                config.train.seed + 4))
+            self.real, self.labels = self.real.cpu(), self.labels.cpu()
+
+    def snapshot(self):
+        return copy.deepcopy(self.discriminator).cpu().eval()
 
     @torch.no_grad()
-    def snapshot(self):
-        d = self.discriminator
-        was_training = d.training
-        d.eval()
-        try:
-            q = torch.cat([d(chunk).q for chunk in self.real.split(500)])
-        finally:
-            d.train(was_training)
-        return q[:, : self.categories].argmax(1).cpu().numpy()
-
-    def compute(self, code) -> dict:
+    def compute(self, d) -> dict:
         from engine.metrics.matching import matched_accuracy
+        code = torch.cat([d(chunk).q[:, : self.categories].argmax(1) for chunk in self.real.split(500)]).numpy()
         classes = max(self.categories, int(self.labels.max()) + 1)
-        return {"code_accuracy": matched_accuracy(code, self.labels.cpu().numpy(), classes)}
+        return {"code_accuracy": matched_accuracy(code, self.labels.numpy(), classes)}
 
 
 class ClassifierAccuracy:
