@@ -1,6 +1,7 @@
 """Do the Fashion-MNIST presets show their paper's behaviour within the time a person waits on a CPU?
 
-    python bench/paper_goals.py [--only dcgan,began,loss_sensitive,infogan] [--seeds 0] [--scale 1.0] [--quick]
+    python bench/paper_goals.py [--only dcgan,began,loss_sensitive,infogan] [--seeds 0]
+                                [--set KEY=VALUE ...] [--scale 1.0] [--quick]
 
 Each row is issue 18's, printed beside its goal with met / NOT met:
   dcgan           1,000 steps; the preview (the EMA copy of G where the preset keeps one; dcgan_fashion
@@ -9,8 +10,9 @@ Each row is issue 18's, printed beside its goal with met / NOT met:
   loss_sensitive  1,000 steps: the share of pairs that violate their margin falls.
   infogan         15 minutes of training: the categorical code matches the labels (≥ 60 %).
 Budgets are wall-clock minutes on this machine (--scale multiplies them; --quick is a smoke run of
-seconds; --seeds 0,1,2 runs each row once per seed, one after another). Quality is measured on 1,000 samples
-every quarter of the budget; InfoGAN's code accuracy on the 10,000 test images. Uses CUDA when present.
+seconds). --seeds 0,1,2 runs each row once per seed, one after another; --set changes a setting of every
+row's preset. Quality is measured on 1,000 samples every quarter of the budget, InfoGAN's code accuracy on
+the 10,000 test images. Uses CUDA when present.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from engine.metrics.live import QualityProbe
 from engine.presets import load_preset
 
 met = lambda ok: "met" if ok else "NOT met"
+SETS: list[str] = []  # --set: settings changed in every row's preset
 
 
 class Reports(list):
@@ -46,7 +49,8 @@ class Reports(list):
 
 def trainer_for(preset: str, seed: int, *overrides: str) -> tuple[Trainer, Reports]:
     reports = Reports()
-    config = load_preset(preset, ["metrics_every=0", "train.tensorboard=false", f"train.seed={seed}", *overrides])
+    sets = ["metrics_every=0", "train.tensorboard=false", f"train.seed={seed}", *overrides, *SETS]
+    config = load_preset(preset, sets)
     return Trainer(config, emit=reports), reports
 
 
@@ -135,12 +139,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default=",".join(ROWS), help="comma-separated rows: " + ", ".join(ROWS))
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds; each row runs once per seed")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a setting of every row's preset (repeatable)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every budget by this")
     parser.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     args = parser.parse_args()
     if not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
         print("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); nothing to measure.")
         return
+    SETS.extend(args.set)
     for name in args.only.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             ROWS[name](args.scale, args.quick, seed)
