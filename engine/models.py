@@ -251,8 +251,7 @@ class Discriminator(nn.Module):
         wants_classes = (m.auxiliary_classifier or self.semi_supervised) and num_classes
         self.class_head = nn.Linear(head_in, num_classes) if wants_classes else None
         q_out = code_dim(config) + (m.info_continuous if m.info_learned_variance else 0)  # means (and log σ²)
-        q_norm = [nn.BatchNorm1d(128)] if m.info_q_batchnorm else []  # the authors' Q: FC 128, BN, LeakyReLU
-        self.q_head = nn.Sequential(nn.Linear(head_in, 128), *q_norm, nn.LeakyReLU(0.2), nn.Linear(128, q_out)) \
+        self.q_head = nn.Sequential(nn.Linear(head_in, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_out)) \
             if q_out else None
         if m.architecture == "dcgan":
             self.apply(_dcgan_init)

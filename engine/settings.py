@@ -116,9 +116,6 @@ class ModelConfig:
                                      "mean; off, σ = 1, as the authors' code has it (a shrinking σ scales the "
                                      "continuous codes' gradient up to e⁶ times)", families=GAN,
                                      when=lambda c: bool(c.model.info_continuous))
-    info_q_batchnorm: bool = _f(False, "InfoGAN: batch norm after the Q head's hidden layer of 128, as the authors' "
-                                "code has it (needs model.d_batchnorm)", families=GAN,
-                                when=lambda c: bool(c.model.info_categorical or c.model.info_continuous))
     spectral_norm: bool = _f(False, "spectral normalisation of every layer of D (Miyato et al. 2018)", families=GAN)
     semi_supervised: bool = _f(False, "K+1-class D: K real classes plus fake, trained with data.labelled labels",
                                families=GAN, when=_heads_allowed)

@@ -172,26 +172,8 @@ def test_infogan_q_learns_continuous_variances_only_when_asked_and_old_runs_keep
         load_preset("infogan_fashion", ["model.info_continuous=0", "model.info_learned_variance=true"])
 
 
-def test_infogan_q_head_batch_norm_is_a_choice_that_needs_d_batchnorm(fake_fashion):
-    """The authors' Q head: FC 128, batch norm, LeakyReLU. Off, the head has no batch norm (runs saved before the
-    setting existed load with that layout)."""
-    sets = ("metrics_every=0", "batch_size=8")
-    plain, _ = quick("infogan_fashion", *sets, "model.info_q_batchnorm=false", fake_dir=fake_fashion)
-    normed, events = quick("infogan_fashion", *sets, "model.info_q_batchnorm=true", "report_every=1",
-                           fake_dir=fake_fashion)
-    q_layers = lambda t: list(t.algorithm.nets["discriminator"].q_head)
-    has_norm = lambda t: any(isinstance(layer, torch.nn.BatchNorm1d) for layer in q_layers(t))
-    assert not has_norm(plain) and has_norm(normed)
-    assert normed.run(3) == "done"
-    reported = [e.values["info_categorical"] for e in events.of(ev.Metrics) if "info_categorical" in e.values]
-    assert len(reported) == 3 and np.isfinite(reported).all()
-    for sets in (["model.info_q_batchnorm=true", "model.d_batchnorm=false"], ["model.info_q_batchnorm=true"]):
-        preset = "infogan_fashion" if len(sets) == 2 else "dcgan_fashion"
-        with pytest.raises(ConfigError, match=r"model\.info_q_batchnorm"):
-            load_preset(preset, sets)
-
-
 def test_code_accuracy_matches_codes_to_classes_on_the_held_out_split(fake_fashion, tmp_path):
+    import shutil
     from engine.data import make_dataset
     from engine.metrics.live import CodeAccuracy
     from engine.presets import load_preset

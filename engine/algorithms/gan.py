@@ -115,9 +115,6 @@ class GanAlgorithm(Algorithm):
         if m.info_learned_variance and not m.info_continuous:
             raise ConfigError("model.info_learned_variance needs model.info_continuous > 0: there is no continuous "
                               "code to learn a variance for.")
-        if m.info_q_batchnorm and not (m.d_batchnorm and (m.info_categorical or m.info_continuous)):
-            raise ConfigError("model.info_q_batchnorm needs InfoGAN codes (model.info_categorical or "
-                              "model.info_continuous) and model.d_batchnorm = true.")
         if m.ac_fake_class_loss and not m.auxiliary_classifier:
             raise ConfigError("model.ac_fake_class_loss needs model.auxiliary_classifier = true: without AC-GAN's "
                               "class head there is no class loss to extend.")
