@@ -54,21 +54,25 @@ def trainer_for(preset: str, seed: int, *overrides: str) -> tuple[Trainer, Repor
     return Trainer(config, emit=reports), reports
 
 
-def quality(trainer: Trainer, samples: int = 1000) -> dict:
+def probe_for(trainer: Trainer, samples: int = 1000) -> QualityProbe:
+    """One per run, as the training loop keeps one: the real images are read and embedded once."""
     trainer.config.train.metrics_samples = samples
-    probe = QualityProbe(trainer, trainer.algorithm.quality_probes())
+    return QualityProbe(trainer, trainer.algorithm.quality_probes())
+
+
+def quality(trainer: Trainer, probe: QualityProbe) -> dict:
     return probe.compute(probe.snapshot(trainer))
 
 
 def for_minutes(trainer: Trainer, minutes: float, checks: int = 4) -> list[tuple[int, float, dict]]:
     """Train in chunks for `minutes` of wall time (training only); quality after each quarter."""
-    seen, trained, chunk = [], 0.0, 50
+    seen, trained, chunk, probe = [], 0.0, 50, probe_for(trainer)
     for check in range(1, checks + 1):
         while trained < minutes * 60 * check / checks:
             start = time.perf_counter()
             trainer.run(trainer.step + chunk)
             trained += time.perf_counter() - start
-        seen.append((trainer.step, trained, quality(trainer)))
+        seen.append((trainer.step, trained, quality(trainer, probe)))
     return seen
 
 
@@ -76,9 +80,10 @@ def dcgan(scale: float, quick: bool, seed: int) -> None:
     steps = 20 if quick else int(1000 * scale)
     trainer, _ = trainer_for("dcgan_fashion", seed)
     trainer.run(steps)
-    preview = quality(trainer)
+    probe = probe_for(trainer)
+    preview = quality(trainer, probe)
     ema, trainer.ema = trainer.ema, {}
-    trained = quality(trainer)
+    trained = quality(trainer, probe)
     trainer.ema = ema
     print(f"dcgan_fashion, seed {seed}, {steps} steps, evaluator space, 1,000 samples:")
     shown = "preview (EMA G)" if ema else "preview (G)"  # the preset keeps no EMA: it scored worse than G
@@ -110,7 +115,7 @@ def loss_sensitive(scale: float, quick: bool, seed: int) -> None:
     trainer.run(steps)
     violated = reports.series("ls_violated")
     quarters = [float(np.mean(part)) for part in np.array_split(np.array(violated), 4) if len(part)]
-    q = quality(trainer)
+    q = quality(trainer, probe_for(trainer))
     print(f"loss_sensitive_fashion, seed {seed}, {steps} steps: share of pairs violating their margin, by quarter: "
           + " ".join(f"{v:.2f}" for v in quarters) + f"; Fréchet {q['frechet_distance']:.1f}")
     print(f"  goal: the margin is met by a growing share (violations fall): {met(quarters[-1] < quarters[0])}")

@@ -95,9 +95,8 @@ class CodeAccuracy:
             test = make_test_set(config)
             self.real, self.labels = test.scaled(torch.arange(len(test))), test.labels
         except (DataError, OSError):
-            self.real, self.labels = dataset.sample(n, torch.Generator(device=dataset.device).manual_seed(
-                config.train.seed + 4))
-            self.real, self.labels = self.real.cpu(), self.labels.cpu()
+            real, labels = dataset.sample(n, torch.Generator(device=dataset.device).manual_seed(config.train.seed + 4))
+            self.real, self.labels = real.cpu(), labels.cpu()
 
     def snapshot(self):
         return copy.deepcopy(self.discriminator).cpu().eval()
