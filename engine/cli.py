@@ -133,7 +133,7 @@ def cmd_train(args) -> int:
         return distributed.launch(without_nproc(args.argv), args.nproc)
     if args.resume:
         state = load_checkpoint(args.resume)
-        config = Config.from_dict(state["config"])
+        config = Config.from_saved(state["config"])
         apply_overrides(config, args.set or [])
         own = resume_run_dir(args.resume)  # None for a checkpoint from elsewhere (~/Downloads/x.pt)
         run_dir = Path(args.out) if args.out else own or default_run_dir(config)  # never write beside a stray one

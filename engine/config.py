@@ -83,7 +83,14 @@ class Config:
 
     # -- construction -------------------------------------------------------------
     @classmethod
-    def from_dict(cls, raw: dict) -> "Config":
+    def from_saved(cls, raw: dict) -> "Config":
+        """A config a run or checkpoint wrote. Settings its family never read go back to their defaults first
+        (a [model] section StackGAN builds without, kept from the preset shown before; model.g_fc for a family
+        with its own G): they did nothing while it trained, and runs written before they were refused still open."""
+        return cls.from_dict(raw, saved=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict, saved: bool = False) -> "Config":
         raw = migrate(raw)
         config = cls()
         if "algorithm" in raw:
@@ -108,6 +115,8 @@ class Config:
                 raise ConfigError(
                     f"Unknown key {key!r}; allowed at the top level: name, description, algorithm, "
                     f"and the sections {', '.join('[' + s + ']' for s in list(SECTIONS) + list(config.family))}.")
+        for key in config.foreign_settings(config.algorithm) if saved else ():
+            config.set(key, _default(key), check=False)
         config.check()
         return config
 
@@ -181,9 +190,16 @@ class Config:
         return foreign
 
     def foreign_settings(self, algorithm: str) -> list[str]:
-        """The keys set away from their defaults here that `algorithm` does not have (another family's)."""
-        return [key for key in self.keys() if (families := field_spec(key).metadata.get("families")) is not None
-                and algorithm not in families and self.get(key) != _default(key)]
+        """The keys set away from their defaults here that `algorithm` does not have: another family's, or in a
+        section it builds without (StackGAN makes its own networks: no `model` section)."""
+        base = algorithms.get(algorithm).base_sections
+
+        def foreign(key: str) -> bool:
+            families = field_spec(key).metadata.get("families")
+            return key.split(".")[0] not in base or families is not None and algorithm not in families
+
+        return [key for key in self.keys()
+                if key.split(".")[0] not in self.family and foreign(key) and self.get(key) != _default(key)]
 
     def get(self, key: str) -> Any:
         if key == "algorithm":
@@ -231,7 +247,10 @@ class Config:
             raise ConfigError("train.mixed_precision = true is only available with train.device = 'cuda' or 'auto'.")
         foreign = self.foreign_settings(self.algorithm)  # another family's settings must stay at their defaults
         if foreign:
-            key, families = foreign[0], field_spec(foreign[0]).metadata["families"]
+            key, families = foreign[0], field_spec(foreign[0]).metadata.get("families")
+            if key.split(".")[0] not in algorithms.get(self.algorithm).base_sections:
+                raise ConfigError(f"{key} is not allowed with algorithm = {self.algorithm!r}, which has no "
+                                  f"[{key.split('.')[0]}] section (it builds its own); leave {key} out.")
             raise ConfigError(f"{key} is not allowed with algorithm = {self.algorithm!r}: it is a setting of "
                               f"{' and '.join(repr(f) for f in families)}; turn {key} off or leave it out.")
         algorithms.get(self.algorithm).check_config(self)

@@ -103,7 +103,7 @@ class RunFolder:
         except CheckpointError as exc:
             self.emit(ev.CommandRejected(str(exc)))
             return
-        restored = Config.from_dict(state["config"])
+        restored = Config.from_saved(state["config"])
         changed = []
         for key in self.config.live_keys():
             key, old, new = self.config.set(key, restored.get(key), check=False)

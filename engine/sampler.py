@@ -69,7 +69,7 @@ class Sampler:
 
 def _sampling_config(config_dict: dict, device: str) -> Config:
     """A run's config for drawing samples only: on the given device, float32, no quality metrics."""
-    config = Config.from_dict(config_dict)
+    config = Config.from_saved(config_dict)
     config.train.device = device
     config.train.mixed_precision = False
     config.train.metrics_every = 0

@@ -36,6 +36,9 @@ class ConfigError(ValueError):
 
 GAN = ("gan",)
 GAN_VAE = ("gan", "vae")
+G_FC = ("gan", "vae", "badgan", "triplegan")  # the families whose G is engine.models.Generator
+D_FC = (*G_FC, "composite")  # ... whose D is engine.models.Discriminator
+AMP = ("gan", "badgan")  # the families whose step runs under float16 autocast
 
 
 def _f(default, help: str, *, choices=None, min=None, max=None, gt=None, live=False, alias=None, size=None,
@@ -93,9 +96,9 @@ class ModelConfig:
     d_batchnorm: bool = _f(True, "batch norm in D's conv layers (dcgan); must be off for wgan_gp", families=GAN_VAE,
                            when=_dcgan)
     d_fc: int = _f(0, "units of a fully-connected layer after D's convolutions (dcgan; InfoGAN's D has 1024); 0: none",
-                   min=0, max=8192, when=_dcgan)
+                   min=0, max=8192, families=D_FC, when=_dcgan)
     g_fc: int = _f(0, "units of a fully-connected layer before G's projection to feature maps (dcgan; InfoGAN's G has "
-                   "1024); 0: none", min=0, max=8192, when=_dcgan)
+                   "1024); 0: none", min=0, max=8192, families=G_FC, when=_dcgan)
     upsample: str = _f("transposed", "how G and the autoencoder D's decoder double the side (dcgan): a 4×4 "
                        "transposed convolution, or nearest-neighbour upsampling then a 3×3 convolution (BEGAN's)",
                        choices=("transposed", "nearest"), families=GAN_VAE, when=_dcgan)
@@ -169,7 +172,7 @@ class TrainConfig:
     device: str = _f("auto", "where to train: auto picks cuda, then mps, then cpu", choices=DEVICES)
     on_nan: str = _f("auto", "on NaN or Inf: pause (window only), roll back to the last good checkpoint, or stop; "
                              "auto pauses in the window and rolls back headless", choices=ON_NAN)
-    mixed_precision: bool = _f(False, "float16 autocast (CUDA only)")
+    mixed_precision: bool = _f(False, "float16 autocast (CUDA only)", families=AMP)
     report_every: int = _f(10, "steps between metric reports", min=1)
     sample_every: int = _f(100, "steps between sample snapshots", min=1)
     checkpoint_every: int = _f(1000, "steps between checkpoints", min=1)

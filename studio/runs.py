@@ -80,7 +80,7 @@ def checkpoint_config(path: Path) -> Config:
         state = load_checkpoint(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("config"), dict):
         raise CheckpointError(f"{Path(path).name} is not a GAN Studio checkpoint with settings.")
-    return Config.from_dict(state["config"])
+    return Config.from_saved(state["config"])
 
 
 def read_run(path: Path, logs: bool = True) -> SavedRun:

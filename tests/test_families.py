@@ -95,6 +95,31 @@ def test_families_keep_their_settings_apart():
     assert config.algorithm == "vae" and config.vae.sigma == 0.2
 
 
+def test_a_setting_the_family_never_reads_is_refused_by_name_and_old_runs_still_open():
+    # model.g_fc is read by the families whose G is the engine's; composite builds its own G (but the engine's D)
+    with pytest.raises(ConfigError, match=r"model\.g_fc is not allowed with algorithm = 'composite'"):
+        load_preset("composite_fashion", ["model.g_fc=64"])
+    assert load_preset("composite_fashion", ["model.d_fc=64"]).model.d_fc == 64
+    with pytest.raises(ConfigError, match=r"train\.mixed_precision is not allowed with algorithm = 'vae'"):
+        load_preset("vae_fashion", ["train.mixed_precision=true"])
+    with pytest.raises(ConfigError, match=r"model\.noise_dim is not allowed with algorithm = 'stackgan', which has "
+                                          r"no \[model\] section"):
+        load_preset("stackgan_fashion", ["model.noise_dim=50"])
+    # switching from InfoGAN in the window turns off what StackGAN would not read, its [model] section included
+    config = load_preset("infogan_fashion")
+    turned_off = config.switch_algorithm("stackgan")
+    assert {"model.g_fc", "model.d_fc", "model.noise_dim", "model.info_categorical"} <= set(turned_off)
+    # a run written before these were refused kept them; it opens, with them back at their defaults
+    saved = load_preset("stackgan_fashion").to_dict()
+    saved["model"].update(g_fc=1024, noise_dim=62)
+    saved["train"]["mixed_precision"] = True
+    with pytest.raises(ConfigError, match="is not allowed with algorithm = 'stackgan'"):
+        Config.from_dict(saved)
+    reopened = Config.from_saved(saved)
+    assert (reopened.model.g_fc, reopened.model.noise_dim, reopened.train.mixed_precision) == (0, 2, False)
+    assert reopened.stackgan == load_preset("stackgan_fashion").stackgan
+
+
 def test_the_loop_names_no_family():
     text = (ROOT / "engine" / "loop.py").read_text().lower()
     for word in ("began", "ebgan", "semi", "info", "vae", "discriminator", "generator."):
