@@ -1,7 +1,7 @@
 """Which InfoGAN settings put the categorical code on the classes, and on how many seeds?
 
-    python bench/infogan_sweep.py [--steps 6000] [--seeds 0,1,2,3] [--workers 15] [--budget 480]
-                                  [--try NAME=KEY=VALUE[,KEY=VALUE ...]] ...
+    python bench/infogan_sweep.py [--steps 6000] [--seeds 0,1,2,3] [--workers 2] [--budget 3600]
+                                  [--try NAME=KEY=VALUE[,KEY=VALUE ...]] ... [--quick]
 
 Trains infogan_fashion once per setting and seed, many runs at once (processes sharing one GPU, or the CPU's
 cores), and prints Q's code accuracy on the 10,000 test images at each quarter of --steps, then each setting's
@@ -72,7 +72,10 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=3600, help="seconds after which runs stop at a quarter")
     parser.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME=KEY=VALUE,...",
                         help="a setting to measure (repeatable); 'base' alone is the shipped preset")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 40 steps of the preset, seed 0")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.seeds, args.tries = 40, "0", args.tries or ["base="]
     from engine.data.images import DEBIAN_FASHION_MNIST
     if not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
         print("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); nothing to measure.")

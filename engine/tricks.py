@@ -90,14 +90,6 @@ def info_parts(q: Tensor, categorical: list, cat_index: Tensor | None,
     return categorical_part, continuous_part
 
 
-def info_loss(q: Tensor, categorical: list, cat_index: Tensor | None, continuous: Tensor | None,
-              continuous_weight: float = 1.0, learned_variance: bool = False) -> Tensor:
-    """InfoGAN's −L_I: the categorical codes' cross-entropy plus continuous_weight × the continuous codes' NLL
-    (the paper weighs the continuous part lower)."""
-    categorical_part, continuous_part = info_parts(q, categorical, cat_index, continuous, learned_variance)
-    return categorical_part + continuous_weight * continuous_part
-
-
 class HistoricalAverage:
     """Salimans et al. 2016: λ ‖θ − (1/t) Σ θ_i‖² for each module, with the running means kept."""
 
