@@ -325,8 +325,9 @@ def resolve_key(key: str, config=None) -> str:
     share means the field of `config`'s family, when a config is given."""
     named = _keys_and_aliases(_all_sections())[1].get(key)  # the full keys with this short name
     if named:
-        if config is not None and len(named) > 1:
-            own = [k for k in named if k.split(".")[0] in config.sections()]
+        if config is not None and len(named) > 1:  # the family's: SEGAN's batch_size is segan.batch, not data's
+            sections = {*config.family, *algorithms.get(config.algorithm).base_sections}
+            own = [k for k in named if k.split(".")[0] in sections]
             if own:
                 return own[0]
         return named[0]

@@ -78,7 +78,7 @@ class DataConfig:
     path: str = _f("", "image folder for dataset = 'folder', or a data directory to use instead of the defaults")
     image_size: int = _f(28, "side of the square images the models make", choices=(28, 32, 64))
     channels: int = _f(1, "1 for grey, 3 for colour", choices=(1, 3))
-    batch_size: int = _f(64, "samples per batch", min=1, max=4096)
+    batch_size: int = _f(64, "samples per batch", min=1, max=4096, alias="batch_size")
     download: bool = _f(True, "download MNIST-style data sets when they are not on disk")
     labelled: int = _f(100, "semi-supervised: labelled examples kept (balanced over classes); the rest are unlabelled",
                        min=1, max=100000, families=GAN, when=lambda c: c.model.semi_supervised)

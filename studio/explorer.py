@@ -28,7 +28,38 @@ SLIDER_STEPS = 200
 DEBOUNCE_MS = 10
 
 
-class ExplorerWorker(QObject):
+class ModelThread(QObject):
+    """A model kept off the GUI thread: `load` hands the thread a new source, `close` ends it. A subclass sets
+    its own fields, then calls `start`; its `_loop` waits on `_condition` and returns once `_closing` is set."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self._condition = threading.Condition()
+        self._source = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def load(self, source) -> None:
+        """source: a checkpoint path, a checkpoint state dict or an engine GeneratorWeights event (the
+        translate panel's: or CLEAR)."""
+        with self._condition:
+            self._source = source
+            self._condition.notify()
+
+    def close(self) -> None:
+        with self._condition:
+            self._closing = True
+            self._condition.notify()
+        self._thread.join(30)
+
+
+class ExplorerWorker(ModelThread):
     """Owns the explorer's sampler; runs one job at a time on its own thread, newest request wins."""
 
     pictureReady = Signal(object, object, float)  # picture, point, time the request was made
@@ -38,21 +69,11 @@ class ExplorerWorker(QObject):
     failed = Signal(str)
 
     def __init__(self):
-        super().__init__()
-        self._condition = threading.Condition()
+        super().__init__("gan-studio-explorer")
         self._request = None  # (point, t)
         self._jobs: list = []
-        self._source = None
         self.sampler = None
-        self._closing = False
-        self._thread = threading.Thread(target=self._loop, name="gan-studio-explorer", daemon=True)
-        self._thread.start()
-
-    def load(self, source) -> None:
-        """source: a checkpoint path, a checkpoint state dict or an engine GeneratorWeights event."""
-        with self._condition:
-            self._source = source
-            self._condition.notify()
+        self.start()
 
     def request(self, point: LatentPoint) -> None:
         with self._condition:
@@ -63,12 +84,6 @@ class ExplorerWorker(QObject):
         with self._condition:
             self._jobs.append((kind, args))
             self._condition.notify()
-
-    def close(self) -> None:
-        with self._condition:
-            self._closing = True
-            self._condition.notify()
-        self._thread.join(30)
 
     def _loop(self) -> None:
         from engine import events as ev

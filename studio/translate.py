@@ -9,17 +9,16 @@ thread (the latent explorer's pattern: a condition, newest request wins, results
 from __future__ import annotations
 
 import shlex
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QMenu, QPushButton, QVBoxLayout, QWidget)
 
-from studio.explorer import to_pixmap
+from studio.explorer import ModelThread, to_pixmap
 
 CLEAR = object()  # a source that drops the model
 SETTINGS_KEY = "translate_folder"  # the folder last opened or saved into
@@ -45,7 +44,7 @@ class View:
     request: tuple
 
 
-class TranslateWorker(QObject):
+class TranslateWorker(ModelThread):
     """Owns the panel's Translator; one job at a time on its own thread: a new model first, then the newest
     view request, then saves in order."""
 
@@ -55,23 +54,13 @@ class TranslateWorker(QObject):
     failed = Signal(str)
 
     def __init__(self):
-        super().__init__()
-        self._condition = threading.Condition()
-        self._source = None
+        super().__init__("gan-studio-translate")
         self._view: tuple | None = None  # (path, direction, prepare)
         self._dirty = False
         self._saves: list = []
-        self._closing = False
         self._scan = None
         self.translator = None
-        self._thread = threading.Thread(target=self._loop, name="gan-studio-translate", daemon=True)
-        self._thread.start()
-
-    def load(self, source) -> None:
-        """source: a checkpoint path, an events.GeneratorWeights, or CLEAR."""
-        with self._condition:
-            self._source = source
-            self._condition.notify()
+        self.start()
 
     def show(self, path: Path, direction: str, prepare: bool) -> None:
         with self._condition:
@@ -82,12 +71,6 @@ class TranslateWorker(QObject):
         with self._condition:
             self._saves.append((Path(path), Path(out), direction, prepare))
             self._condition.notify()
-
-    def close(self) -> None:
-        with self._condition:
-            self._closing = True
-            self._condition.notify()
-        self._thread.join(30)
 
     def _ready(self) -> bool:
         return self._closing or self._source is not None or (

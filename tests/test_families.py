@@ -105,6 +105,10 @@ def test_a_setting_the_family_never_reads_is_refused_by_name_and_old_runs_still_
     with pytest.raises(ConfigError, match=r"model\.noise_dim is not allowed with algorithm = 'stackgan', which has "
                                           r"no \[model\] section"):
         load_preset("stackgan_fashion", ["model.noise_dim=50"])
+    # a short name two places share means the family's own: SEGAN and SeqGAN read batch_size as their batch
+    assert load_preset("segan_speech", ["batch_size=16"]).segan.batch == 16
+    assert load_preset("seqgan_fortunes", ["batch_size=16"]).seqgan.batch == 16
+    assert load_preset("ring8", ["batch_size=16"]).data.batch_size == 16
     # switching from InfoGAN in the window turns off what StackGAN would not read, its [model] section included
     config = load_preset("infogan_fashion")
     turned_off = config.switch_algorithm("stackgan")

@@ -65,7 +65,7 @@ class SeganSettings:
     window: int = _f(2048, "samples per training window (the paper: 16384, about 1 s at 16 kHz)", min=64,
                      max=65536)
     preemphasis: float = _f(0.95, "pre-emphasis coefficient (0: none)", min=0.0, max=0.99)
-    batch: int = _f(32, "windows per minibatch", min=1, max=4096)
+    batch: int = _f(32, "windows per minibatch", min=1, max=4096, alias="batch_size")
     gan_weight: float = _f(1.0, "weight of G's adversarial term (0: L1 alone; D is then not trained)", min=0.0,
                            max=1000.0, live=True, alias="gan_weight")
     l1_weight: float = _f(100.0, "λ: weight of the L1 distance to the clean speech", min=0.0, max=10000.0,

@@ -60,7 +60,7 @@ class SeqGanSettings:
     d_widths: list = _f(PAPER_WIDTHS, "D's convolution widths, in tokens")
     d_filters: list = _f(PAPER_FILTERS, "D's number of filters of each width")
     dropout: float = _f(0.25, "dropout before D's output", min=0.0, max=0.95)
-    batch: int = _f(64, "sequences per minibatch (MLE, D and policy gradient)", min=1, max=4096)
+    batch: int = _f(64, "sequences per minibatch (MLE, D and policy gradient)", min=1, max=4096, alias="batch_size")
     mle_steps: int = _f(2000, "steps of MLE pre-training of G", min=0)
     d_pre_steps: int = _f(500, "steps of D pre-training on real against G's sequences", min=0)
     g_steps: int = _f(1, "policy-gradient steps of G per adversarial round", min=1, max=100)
