@@ -38,7 +38,8 @@ def find_preset(name_or_path: str) -> Path:
     raise ConfigError(f"No preset named {name_or_path!r}; built-in presets are: {names}.")
 
 
-def load_preset(name_or_path: str | Path, overrides: list[str] | None = None) -> Config:
+def load_preset(name_or_path: str | Path, overrides: list[str] | None = None, saved: bool = False) -> Config:
+    """saved: the file is a run's own config.toml, read as Config.from_saved reads a checkpoint's settings."""
     path = find_preset(str(name_or_path))
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -47,7 +48,7 @@ def load_preset(name_or_path: str | Path, overrides: list[str] | None = None) ->
     except UnicodeDecodeError:
         raise ConfigError(f"{path.name} is not a text file; a preset must be UTF-8 TOML.") from None
     try:
-        config = Config.from_dict(raw)
+        config = Config.from_dict(raw, saved=saved)
     except ConfigError as exc:
         raise ConfigError(f"{path.name}: {exc}") from None
     apply_overrides(config, overrides or [])

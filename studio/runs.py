@@ -100,7 +100,7 @@ def read_run(path: Path, logs: bool = True) -> SavedRun:
         except (CheckpointError, ConfigError) as exc:
             note = (f"The settings of {checkpoint.name} could not be read ({str(exc).rstrip('.')}), so those the "
                     f"run started with are shown.")
-    run = SavedRun(run_dir, config or load_preset(config_file), checkpoint=checkpoint, note=note)
+    run = SavedRun(run_dir, config or load_preset(config_file, saved=True), checkpoint=checkpoint, note=note)
     if not logs:
         return run
     rows, run.skipped["metrics.jsonl"] = read_jsonl(run_dir / "metrics.jsonl", _metrics_row)

@@ -95,7 +95,7 @@ def test_families_keep_their_settings_apart():
     assert config.algorithm == "vae" and config.vae.sigma == 0.2
 
 
-def test_a_setting_the_family_never_reads_is_refused_by_name_and_old_runs_still_open():
+def test_a_setting_the_family_never_reads_is_refused_by_name_and_old_runs_still_open(tmp_path):
     # model.g_fc is read by the families whose G is the engine's; composite builds its own G (but the engine's D)
     with pytest.raises(ConfigError, match=r"model\.g_fc is not allowed with algorithm = 'composite'"):
         load_preset("composite_fashion", ["model.g_fc=64"])
@@ -122,6 +122,14 @@ def test_a_setting_the_family_never_reads_is_refused_by_name_and_old_runs_still_
     reopened = Config.from_saved(saved)
     assert (reopened.model.g_fc, reopened.model.noise_dim, reopened.train.mixed_precision) == (0, 2, False)
     assert reopened.stackgan == load_preset("stackgan_fashion").stackgan
+    # so does such a run's config.toml, which the window reads when the run has no checkpoint yet
+    from engine.presets import to_toml
+    old_run = Config.from_saved(saved)
+    old_run.model.g_fc = 1024
+    (tmp_path / "config.toml").write_text(to_toml(old_run), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config\.toml: model\.g_fc is not allowed"):
+        load_preset(tmp_path / "config.toml")
+    assert load_preset(tmp_path / "config.toml", saved=True).model.g_fc == 0
 
 
 def test_the_loop_names_no_family():
