@@ -41,26 +41,19 @@ def train(name: str, sets: list[str], seed: int, steps: int, deadline: float) ->
     """One run in its own process: code accuracy (%) after each quarter of `steps`."""
     import torch
     torch.set_num_threads(1)  # many runs share the cores
-    sys.path.insert(0, str(ROOT))
-    from engine.loop import Trainer
+    from paper_goals import trainer_for
     from engine.metrics.live import CodeAccuracy
-    from engine.metrics.matching import matched_accuracy
-    from engine.presets import load_preset
-    config = load_preset("infogan_fashion", ["metrics_every=0", "train.tensorboard=false", f"train.seed={seed}",
-                                             "report_every=50", *sets])
-    trainer = Trainer(config, emit=lambda event: None)
+    trainer, _ = trainer_for("infogan_fashion", seed, "report_every=50", *sets)
     d = trainer.nets["discriminator"]
-    probe = CodeAccuracy(d, config, trainer.algorithm.dataset, config.model.info_categorical[0], 1000)
-    real = probe.real.to(next(d.parameters()).device)  # read on the training device: the GPU's is seconds faster
+    probe = CodeAccuracy(d, trainer.config, trainer.algorithm.dataset, trainer.config.model.info_categorical[0], 1000)
+    probe.real = probe.real.to(next(d.parameters()).device)  # read on the training device: the GPU's is seconds faster
     accuracies, start = [], time.time()
     for quarter in range(1, 5):
         if time.time() > deadline:
             break
         trainer.run(steps * quarter // 4)
-        with torch.no_grad():
-            reader = copy.deepcopy(d).eval()
-            code = torch.cat([reader(chunk).q[:, : probe.categories].argmax(1) for chunk in real.split(2000)])
-        accuracies.append(100 * matched_accuracy(code.cpu().numpy(), probe.labels.numpy(), probe.categories))
+        reader = copy.deepcopy(d).eval()  # not snapshot(): that copy goes to the CPU
+        accuracies.append(100 * probe.compute(reader)["code_accuracy"])
     return name, seed, accuracies, time.time() - start
 
 

@@ -104,7 +104,7 @@ class CodeAccuracy:
     @torch.no_grad()
     def compute(self, d) -> dict:
         from engine.metrics.matching import matched_accuracy
-        code = torch.cat([d(chunk).q[:, : self.categories].argmax(1) for chunk in self.real.split(500)]).numpy()
+        code = torch.cat([d(chunk).q[:, : self.categories].argmax(1) for chunk in self.real.split(500)]).cpu().numpy()
         classes = max(self.categories, int(self.labels.max()) + 1)
         return {"code_accuracy": matched_accuracy(code, self.labels.numpy(), classes)}
 
